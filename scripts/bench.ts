@@ -1,0 +1,95 @@
+/**
+ * npm run bench: medians of CPI calls beside their floors, measured in the same run on the same
+ * machine. A benchmark, not a test: it reports figures and whether targets hold, and never fails
+ * a build. Runs interleave so drift in machine load hits every case alike.
+ *
+ *   BENCH_RUNS=40 npm run bench        # more runs
+ *   BENCH_ONLY=startup npm run bench   # one section
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { sections } from './bench/sections';
+import type { Measurement, Section } from './bench/types';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const RUNS = Number(process.env['BENCH_RUNS'] ?? 30);
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
+async function runSection(section: Section): Promise<Measurement[]> {
+  const ctx = (await section.setup?.()) ?? {};
+  try {
+    const samples = new Map<string, number[]>(section.cases.map((c) => [c.name, []]));
+    const runs = section.runs ?? RUNS;
+    for (const c of section.cases) await c.run(ctx); // warm-up
+    for (let i = 0; i < runs; i++) {
+      for (const c of section.cases) {
+        const t = process.hrtime.bigint();
+        await c.run(ctx);
+        samples.get(c.name)!.push(Number(process.hrtime.bigint() - t) / 1e6);
+      }
+    }
+    const medians = new Map([...samples].map(([k, v]) => [k, median(v)]));
+    return section.cases.map((c) => {
+      const ms = medians.get(c.name)!;
+      const floorMs = c.floor ? medians.get(c.floor) : undefined;
+      const m: Measurement = { section: section.title, name: c.name, ms, runs };
+      if (c.floor && floorMs !== undefined) {
+        m.floor = c.floor;
+        m.floorMs = floorMs;
+        m.ratio = ms / floorMs;
+      }
+      if (c.target) {
+        const t = c.target(ms, medians);
+        m.target = t.text;
+        m.met = t.met;
+      }
+      return m;
+    });
+  } finally {
+    await section.teardown?.(ctx);
+  }
+}
+
+function table(ms: Measurement[]): string {
+  const rows = ms.map((m) => {
+    const cells = [
+      m.name,
+      m.ms.toFixed(1),
+      m.floor ?? '',
+      m.floorMs !== undefined ? m.floorMs.toFixed(1) : '',
+      m.ratio !== undefined ? `${m.ratio.toFixed(2)}×` : '',
+      m.target ? `${m.target} ${m.met ? '✅' : '❌'}` : '',
+    ];
+    return `| ${cells.join(' | ')} |`;
+  });
+  return ['| measurement | median ms | floor | floor ms | ratio | target |', '|---|---:|---|---:|---:|---|', ...rows].join('\n');
+}
+
+async function main(): Promise<void> {
+  const only = process.env['BENCH_ONLY'];
+  const chosen = sections.filter((s) => !only || s.key === only);
+  const all: Measurement[] = [];
+  for (const s of chosen) {
+    process.stderr.write(`bench: ${s.title} (${s.runs ?? RUNS} runs)…\n`);
+    all.push(...(await runSection(s)));
+  }
+  const node = spawnSync(process.execPath, ['--version'], { encoding: 'utf8' }).stdout.trim();
+  const dockerV = spawnSync('docker', ['version', '--format', '{{.Server.Version}} (API {{.Server.APIVersion}})'], { encoding: 'utf8' }).stdout.trim();
+  const header = `Medians of ${RUNS} interleaved runs on ${new Date().toISOString().slice(0, 10)}, node ${node}, Docker ${dockerV || 'n/a'}, ${require('node:os').cpus().length} CPUs.`;
+  const md = `${header}\n\n${table(all)}\n`;
+  fs.mkdirSync(path.join(ROOT, '.bench'), { recursive: true });
+  fs.writeFileSync(path.join(ROOT, '.bench', 'latest.md'), md);
+  fs.writeFileSync(path.join(ROOT, '.bench', 'latest.json'), JSON.stringify(all, null, 2));
+  process.stdout.write(md);
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,21 @@
+/** The benchmark's sections; later issues add the Docker backend's. */
+import { spawnSync } from 'node:child_process';
+import { cpi } from './process';
+import type { Section } from './types';
+
+const startup: Section = {
+  key: 'startup',
+  title: 'process start-up',
+  cases: [
+    { name: 'node -e 0', run: () => void spawnSync(process.execPath, ['-e', '0']) },
+    {
+      name: 'info',
+      floor: 'node -e 0',
+      run: () => void cpi({ method: 'info', arguments: [], context: {} }),
+      target: (ms, m) => ({ text: '≤ 1.2× node', met: ms <= 1.2 * (m.get('node -e 0') ?? 0) }),
+    },
+    { name: 'invalid request', floor: 'node -e 0', run: () => void cpi('{"method":', [], true) },
+  ],
+};
+
+export const sections: Section[] = [startup];

@@ -1,0 +1,31 @@
+/** Shapes shared by the benchmark sections. */
+export type Ctx = Record<string, unknown>;
+
+export interface Case {
+  name: string;
+  /** The case whose median this one is compared with. */
+  floor?: string;
+  run(ctx: Ctx): void | Promise<void>;
+  target?(ms: number, medians: Map<string, number>): { text: string; met: boolean };
+}
+
+export interface Section {
+  key: string;
+  title: string;
+  runs?: number;
+  setup?(): Promise<Ctx> | Ctx;
+  teardown?(ctx: Ctx): Promise<void> | void;
+  cases: Case[];
+}
+
+export interface Measurement {
+  section: string;
+  name: string;
+  ms: number;
+  runs: number;
+  floor?: string;
+  floorMs?: number;
+  ratio?: number;
+  target?: string;
+  met?: boolean;
+}

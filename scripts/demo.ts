@@ -1,0 +1,90 @@
+/**
+ * npm run demo: a BOSH lifecycle driven through bin/cpi against the local Docker engine, the way
+ * the Director would call it, printing every request and response.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { buildStemcell } from '../tests/helpers/stemcell';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const CPI = path.join(ROOT, 'bin', 'cpi');
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'cpi-demo-'));
+const configFile = path.join(work, 'cpi.json');
+fs.writeFileSync(
+  configFile,
+  JSON.stringify(
+    {
+      docker: { host: process.env['DOCKER_HOST'] ?? 'unix:///var/run/docker.sock' },
+      agent: { mbus: 'https://mbus:demo-password@0.0.0.0:6868', ntp: ['0.pool.ntp.org'] },
+      // These Debian machines cannot start privileged containers (see README).
+      privileged: false,
+      state_dir: path.join(work, 'state'),
+      labels: { 'io.bosh-container-cpi.demo': 'true' },
+      stop_timeout_seconds: 5,
+    },
+    null,
+    2,
+  ),
+);
+
+const context = { director_uuid: 'demo-director', request_id: 'cpi-000001', vm: { stemcell: { api_version: 3 } } };
+let step = 0;
+
+function call(method: string, args: unknown[]): unknown {
+  step++;
+  const request = { method, arguments: args, context, api_version: 2 };
+  const t = Date.now();
+  const r = spawnSync(CPI, ['-configPath', configFile], { input: JSON.stringify(request), encoding: 'utf8' });
+  const ms = Date.now() - t;
+  const shown = JSON.stringify(args, (_k, v: unknown) => (typeof v === 'string' && v.length > 60 ? v.slice(0, 57) + '…' : v));
+  console.log(`\n${String(step).padStart(2)}. ${method}(${shown.slice(1, -1)})  [${ms} ms, exit ${r.status}]`);
+  const res = JSON.parse(r.stdout) as { result: unknown; error: { type: string; message: string } | null };
+  if (res.error) {
+    console.log(`    ✗ ${res.error.type}: ${res.error.message}`);
+    if (r.stderr.trim()) console.log(r.stderr.trim().replace(/^/gm, '    | '));
+    throw new Error(`${method} failed`);
+  }
+  console.log(`    → ${JSON.stringify(res.result)}`);
+  return res.result;
+}
+
+async function main(): Promise<void> {
+  console.log(`bin/cpi demo against ${process.env['DOCKER_HOST'] ?? 'unix:///var/run/docker.sock'}; config ${configFile}`);
+  const stemcell = await buildStemcell({ init: 'runit' }, work);
+  const cleanup: Array<() => void> = [];
+  try {
+    call('info', []);
+    const sc = call('create_stemcell', [stemcell.imagePath, stemcell.cloudProperties, { tags: { demo: 'true' } }]) as string;
+    cleanup.unshift(() => call('delete_stemcell', [sc]));
+    const networks = {
+      default: { type: 'manual', ip: '10.244.77.10', netmask: '255.255.255.0', gateway: '10.244.77.1', dns: ['10.244.77.1'], default: ['dns', 'gateway'], cloud_properties: { name: 'bosh-demo' } },
+    };
+    const [vm] = call('create_vm', ['demo-agent-0001', sc, { cpus: 1, memory: 256, ports: ['127.0.0.1:26868:6868/tcp'] }, networks, [], { bosh: { tags: { demo: 'true' } } }]) as [string];
+    cleanup.unshift(() => call('delete_vm', [vm]));
+    call('has_vm', [vm]);
+    call('set_vm_metadata', [vm, { director: 'demo', deployment: 'demo', job: 'web', index: '0', name: 'web/0' }]);
+    const disk = call('create_disk', [1024, {}, vm]) as string;
+    cleanup.unshift(() => call('delete_disk', [disk]));
+    call('attach_disk', [vm, disk]);
+    call('get_disks', [vm]);
+    call('detach_disk', [vm, disk]);
+    call('reboot_vm', [vm]);
+  } finally {
+    for (const f of cleanup) {
+      try {
+        f();
+      } catch {
+        /* reported above */
+      }
+    }
+    if (step) call('has_vm', ['c-demo-does-not-exist']);
+  }
+  console.log('\ndemo finished: everything it created was deleted again.');
+}
+
+main().catch((e: unknown) => {
+  console.error(`\ndemo failed: ${(e as Error).message}`);
+  process.exit(1);
+});

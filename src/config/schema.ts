@@ -1,0 +1,85 @@
+/**
+ * The CPI configuration, in its canonical form. Files in the shape of
+ * cloudfoundry/bosh-docker-cpi-release's cpi.json are mapped onto it first (see normalize.ts).
+ */
+import * as z from 'zod/mini';
+
+const LogLevel = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
+
+const DockerHost = z.string().check(
+  z.refine(
+    (h) => /^(unix|tcp|http|https):\/\/./.test(h),
+    'must be unix:///path/to/docker.sock, tcp://host:port, http://host:port or https://host:port',
+  ),
+);
+
+const Pem = z.string().check(z.minLength(1));
+
+export const TlsConfig = z.strictObject({
+  ca: Pem,
+  certificate: Pem,
+  private_key: Pem.check(
+    z.refine(
+      (k) => !/ENCRYPTED/.test(k),
+      'is an encrypted private key; the CPI needs it unencrypted (decrypt it with `openssl pkey`)',
+    ),
+  ),
+});
+export type TlsConfig = z.output<typeof TlsConfig>;
+
+export const DockerConfig = z.strictObject({
+  host: DockerHost,
+  /** Pins the Engine API version (e.g. "1.44"); without it the CPI negotiates with the engine. */
+  api_version: z.optional(z.nullable(z.string().check(z.regex(/^1\.\d+$/, 'must look like "1.44"')))),
+  tls: z.optional(z.nullable(TlsConfig)),
+  /** Connect timeout for the engine, in seconds. */
+  connect_timeout_seconds: z._default(z.number().check(z.gt(0)), 10),
+});
+export type DockerConfig = z.output<typeof DockerConfig>;
+
+export const BlobstoreConfig = z.strictObject({
+  provider: z.string(),
+  options: z._default(z.record(z.string(), z.unknown()), {}),
+});
+
+export const AgentConfig = z.strictObject({
+  mbus: z.optional(z.nullable(z.string())),
+  ntp: z._default(z.array(z.string()), []),
+  blobstore: z.optional(z.nullable(BlobstoreConfig)),
+});
+export type AgentConfig = z.output<typeof AgentConfig>;
+
+export const LightStemcellConfig = z.strictObject({
+  require_image_verification: z._default(z.boolean(), true),
+  disable_light_stemcells: z._default(z.boolean(), false),
+});
+
+export const Config = z.strictObject({
+  backend: z._default(z.enum(['docker']), 'docker'),
+  log_level: z._default(LogLevel, 'info'),
+  docker: DockerConfig,
+  agent: z._default(AgentConfig, { ntp: [] }),
+  /** true: systemd as PID 1 for every VM; false or absent: detected per stemcell (runit preferred). */
+  start_containers_with_systemd: z.optional(z.nullable(z.boolean())),
+  mount_cgroupfs: z._default(z.boolean(), true),
+  enable_lxcfs_support: z._default(z.boolean(), false),
+  light_stemcell: z._default(LightStemcellConfig, { require_image_verification: true, disable_light_stemcells: false }),
+  /** Default for cloud_properties.privileged: warden/boshlite stemcells mount filesystems. */
+  privileged: z._default(z.boolean(), true),
+  /** Paths inside the container where the agent settings file is bind-mounted. */
+  agent_settings_paths: z._default(
+    z.array(z.string().check(z.regex(/^\/[^\0]*$/, 'must be an absolute path'))).check(z.minLength(1)),
+    ['/var/vcap/bosh/warden-cpi-agent-env.json', '/var/vcap/bosh/user_data.json'],
+  ),
+  /** How the settings file reaches a container: a host file bind-mounted, or the engine's archive API. */
+  settings_delivery: z._default(z.enum(['auto', 'bind', 'archive']), 'auto'),
+  /** Directory on the Docker host for per-VM settings and mount points. */
+  state_dir: z.string().check(z.regex(/^\//, 'must be an absolute path')),
+  /** Labels added to every container, volume, network and image the CPI creates. */
+  labels: z._default(z.record(z.string(), z.string()), {}),
+  /** Grace period of delete_vm and reboot_vm before the container is killed. */
+  stop_timeout_seconds: z._default(z.int().check(z.gte(0), z.lte(3600)), 10),
+});
+
+export type Config = z.output<typeof Config>;
+export type ConfigInput = z.input<typeof Config>;

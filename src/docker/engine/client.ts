@@ -1,0 +1,241 @@
+/**
+ * A lean Docker Engine API client over node's http/https.
+ *
+ * Every CPI call is a fresh process and the frequent ones (has_vm, has_disk, get_disks) make one
+ * or two engine requests, so this client loads nothing beyond node's http: requiring dockerode
+ * and making the same request costs ~15 ms more per call on these machines (see README,
+ * "Performance"). dockerode drives the long streaming operations instead (streams.ts).
+ */
+import * as http from 'node:http';
+import * as https from 'node:https';
+import type { Readable } from 'node:stream';
+import type { DockerConfig } from '../../config/schema';
+import type { Logger } from '../../log/logger';
+import { CloudError } from '../../rpc/errors';
+import { parseEndpoint, type Endpoint } from './endpoint';
+
+/** Newest Engine API the CPI is written against; older engines are spoken to in their own version. */
+export const MAX_API_VERSION = '1.47';
+/** Oldest Engine API the CPI supports: Docker 20.10, what Debian ships. */
+export const MIN_API_VERSION = '1.41';
+
+export class EngineError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly engineMessage: string,
+    readonly method: string,
+    readonly path: string,
+  ) {
+    super(`${method} ${path}: ${statusCode} ${engineMessage}`);
+  }
+}
+
+export type Query = Record<string, string | number | boolean | undefined | Record<string, unknown> | unknown[]>;
+
+export interface RequestOptions {
+  query?: Query;
+  /** A JSON-serialisable value, or a stream sent as is. */
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Milliseconds without any activity on the socket before the request fails. */
+  idleTimeoutMs?: number;
+}
+
+export function compareVersions(a: string, b: string): number {
+  const [a1 = 0, a2 = 0] = a.split('.').map(Number);
+  const [b1 = 0, b2 = 0] = b.split('.').map(Number);
+  return a1 - b1 || a2 - b2;
+}
+
+/** The API version to use against an engine that speaks [min, max]. */
+export function negotiateVersion(engineMax: string, engineMin: string | undefined): string {
+  let v = compareVersions(engineMax, MAX_API_VERSION) < 0 ? engineMax : MAX_API_VERSION;
+  if (engineMin && compareVersions(v, engineMin) < 0) v = engineMin;
+  return v;
+}
+
+function isReadable(v: unknown): v is Readable {
+  return typeof v === 'object' && v !== null && typeof (v as Readable).pipe === 'function';
+}
+
+function encodeQuery(q: Query | undefined): string {
+  if (!q) return '';
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(q)) {
+    if (v === undefined) continue;
+    p.set(k, typeof v === 'object' ? JSON.stringify(v) : String(v));
+  }
+  const s = p.toString();
+  return s ? `?${s}` : '';
+}
+
+/** Encodes an ID for use as one path segment (CIDs come from callers). */
+export function seg(id: string): string {
+  return encodeURIComponent(id);
+}
+
+export class EngineClient {
+  readonly endpoint: Endpoint;
+  private readonly agent: http.Agent;
+  private version: string | undefined;
+  private versionProbe: Promise<string> | undefined;
+
+  constructor(
+    private readonly config: DockerConfig,
+    private readonly log: Logger,
+  ) {
+    this.endpoint = parseEndpoint(config);
+    this.version = config.api_version ?? undefined;
+    const tls = config.tls;
+    this.agent =
+      this.endpoint.kind === 'tcp' && this.endpoint.tls
+        ? new https.Agent({
+            keepAlive: true,
+            ca: tls?.ca,
+            cert: tls?.certificate,
+            key: tls?.private_key,
+            servername: this.endpoint.hostname,
+          })
+        : new http.Agent({ keepAlive: true });
+  }
+
+  /** The negotiated (or pinned) Engine API version; asks the engine once per process. */
+  apiVersion(): Promise<string> {
+    if (this.version) return Promise.resolve(this.version);
+    this.versionProbe ??= this.raw('GET', '/version', {}).then((body) => {
+      const v = body as { ApiVersion?: string; MinAPIVersion?: string };
+      if (!v.ApiVersion) throw new CloudError(`the Docker engine at ${this.endpoint.display} did not report an API version`);
+      if (compareVersions(v.ApiVersion, MIN_API_VERSION) < 0) {
+        throw new CloudError(
+          `the Docker engine at ${this.endpoint.display} speaks API ${v.ApiVersion}; the CPI needs ${MIN_API_VERSION} (Docker 20.10) or newer`,
+        );
+      }
+      this.version = negotiateVersion(v.ApiVersion, v.MinAPIVersion);
+      this.log.debug('negotiated Docker Engine API version', { engine: v.ApiVersion, min: v.MinAPIVersion, using: this.version });
+      return this.version;
+    });
+    return this.versionProbe;
+  }
+
+  /** A versioned request whose JSON response body is returned (undefined when empty). */
+  async request<T = unknown>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    const v = await this.apiVersion();
+    return (await this.raw(method, `/v${v}${path}`, opts)) as T;
+  }
+
+  /** A versioned request whose successful response is handed over as a stream. */
+  async stream(method: string, path: string, opts: RequestOptions = {}): Promise<http.IncomingMessage> {
+    const v = await this.apiVersion();
+    return this.send(method, `/v${v}${path}`, opts);
+  }
+
+  private async raw(method: string, path: string, opts: RequestOptions): Promise<unknown> {
+    const res = await this.send(method, path, opts);
+    const text = await readText(res);
+    if (!text) return undefined;
+    const type = res.headers['content-type'] ?? '';
+    if (type.includes('json')) {
+      try {
+        return JSON.parse(text);
+      } catch {
+        return text;
+      }
+    }
+    return text;
+  }
+
+  private send(method: string, path: string, opts: RequestOptions): Promise<http.IncomingMessage> {
+    const fullPath = path + encodeQuery(opts.query);
+    const headers: Record<string, string> = { Host: 'docker', ...opts.headers };
+    let payload: Buffer | undefined;
+    if (opts.body !== undefined && !isReadable(opts.body)) {
+      payload = Buffer.from(JSON.stringify(opts.body));
+      headers['Content-Type'] ??= 'application/json';
+      headers['Content-Length'] = String(payload.length);
+    }
+    const e = this.endpoint;
+    const target = e.kind === 'unix' ? { socketPath: e.socketPath } : { host: e.hostname, port: e.port };
+    const mod = e.kind === 'tcp' && e.tls ? https : http;
+
+    return new Promise((resolve, reject) => {
+      const req = mod.request({ ...target, method, path: fullPath, headers, agent: this.agent });
+      const connectTimer = setTimeout(() => {
+        req.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' }));
+      }, this.config.connect_timeout_seconds * 1000);
+      req.on('socket', (sock) => {
+        if (!sock.connecting) clearTimeout(connectTimer);
+        else sock.once('connect', () => clearTimeout(connectTimer));
+        if (e.kind === 'tcp' && e.tls) sock.once('secureConnect', () => clearTimeout(connectTimer));
+      });
+      if (opts.idleTimeoutMs) {
+        req.setTimeout(opts.idleTimeoutMs, () => req.destroy(Object.assign(new Error('engine stopped answering'), { code: 'ETIMEDOUT' })));
+      }
+      req.on('error', (err) => {
+        clearTimeout(connectTimer);
+        reject(this.connectionError(err as NodeJS.ErrnoException));
+      });
+      req.on('response', (res) => {
+        clearTimeout(connectTimer);
+        const status = res.statusCode ?? 0;
+        if (status >= 200 && status < 300) return resolve(res);
+        void readText(res).then(
+          (text) => reject(new EngineError(status, engineMessage(text), method, path)),
+          (err: NodeJS.ErrnoException) => reject(this.connectionError(err)),
+        );
+      });
+      if (isReadable(opts.body)) {
+        opts.body.on('error', (err) => req.destroy(err));
+        opts.body.pipe(req);
+      } else {
+        req.end(payload);
+      }
+    });
+  }
+
+  private connectionError(err: NodeJS.ErrnoException): Error {
+    if (err instanceof CloudError || err instanceof EngineError) return err;
+    const where = this.endpoint.display;
+    const code = err.code ?? '';
+    if (code === 'EACCES' || code === 'EPERM') {
+      return new CloudError(`permission denied on the Docker engine socket ${where}: the CPI's user cannot use it (add it to the docker group)`);
+    }
+    if (/^ERR_TLS|CERT|SSL/.test(code) || /certificate|tls|ssl/i.test(err.message)) {
+      return new CloudError(`TLS with the Docker engine at ${where} failed: ${err.message}`);
+    }
+    const retryable = ['ENOENT', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN'];
+    const why: Record<string, string> = {
+      ENOENT: `no socket at ${this.endpoint.kind === 'unix' ? this.endpoint.socketPath : where} (ENOENT); is dockerd running?`,
+      ECONNREFUSED: 'connection refused (ECONNREFUSED); is dockerd running and listening there?',
+      ETIMEDOUT: `no answer within ${this.config.connect_timeout_seconds} s (ETIMEDOUT)`,
+      ECONNRESET: 'the connection was reset (ECONNRESET)',
+    };
+    return new CloudError(`the Docker engine at ${where} is not reachable: ${why[code] ?? (code ? `${code} (${err.message})` : err.message)}`, {
+      okToRetry: retryable.includes(code),
+      cause: err,
+    });
+  }
+}
+
+function engineMessage(text: string): string {
+  try {
+    const m = (JSON.parse(text) as { message?: unknown }).message;
+    if (typeof m === 'string') return m;
+  } catch {
+    /* not JSON */
+  }
+  return text.trim().slice(0, 2000);
+}
+
+export function readText(res: Readable): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (c: Buffer) => chunks.push(c));
+    res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    res.on('error', reject);
+  });
+}
+
+/** True for an engine answer that means "no such object". */
+export function isNotFound(e: unknown): boolean {
+  return e instanceof EngineError && e.statusCode === 404;
+}

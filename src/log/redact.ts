@@ -1,0 +1,48 @@
+/**
+ * Redaction of secrets before anything reaches STDERR or the response `log`.
+ *
+ * Callers pass mbus URLs with passwords, TLS keys, env.bosh certificates and blobstore
+ * credentials; the Director only redacts its own request log, so the CPI must do the same.
+ */
+
+export const REDACTED = '<redacted>';
+
+/** Key names whose values are secrets wherever they appear. */
+const SECRET_KEY =
+  /(pass(word|wd|phrase)?|secret|token|credential|private|cert|certificate|auth|authorization|cookie|session|signature)|(^|[_-])key$|^key$|^ca$|apikey$/i;
+
+/** `scheme://user:password@host` → `scheme://user:<redacted>@host` */
+const URL_USERINFO = /([a-z][a-z0-9+.-]*:\/\/[^/\s:@]*):[^@\s"']*@/gi;
+const PEM_BLOCK = /-----BEGIN [A-Z0-9 ]+-----[\s\S]*?(-----END [A-Z0-9 ]+-----|$)/g;
+
+export function isSecretKey(key: string): boolean {
+  return SECRET_KEY.test(key);
+}
+
+export function redactString(s: string): string {
+  return s.replace(URL_USERINFO, `$1:${REDACTED}@`).replace(PEM_BLOCK, REDACTED);
+}
+
+/** Deep copy of `value` with secret-looking keys and embedded credentials replaced. */
+export function redact(value: unknown, depth = 0): unknown {
+  if (depth > 32) return '<too deep>';
+  if (typeof value === 'string') return redactString(value);
+  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      out[k] = isSecretKey(k) && v !== null && v !== '' ? REDACTED : redact(v, depth + 1);
+    }
+    return out;
+  }
+  return value;
+}
+
+const CONTEXT_PUBLIC_KEYS = new Set(['director_uuid', 'request_id', 'vm']);
+
+/** A request as it may be logged: cpi-config properties in `context` are hidden entirely. */
+export function redactRequest(req: { method: string; arguments: unknown[]; context: Record<string, unknown>; api_version?: number }): unknown {
+  const context: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(req.context)) context[k] = CONTEXT_PUBLIC_KEYS.has(k) ? v : REDACTED;
+  return { method: req.method, arguments: redact(req.arguments), context, api_version: req.api_version };
+}

@@ -1,0 +1,32 @@
+/**
+ * Lazily loaded parts of the CPI.
+ *
+ * Every CPI call is a fresh node process, and parsing code costs time even when it never runs, so
+ * the build emits the heavy parts (pino, the Docker backend) as separate files next to the core
+ * and loads only the one a request needs. Under ts-jest nothing is bundled and the sources are
+ * required directly.
+ */
+import * as path from 'node:path';
+
+/** true in the esbuild bundle (a define), false under jest (a global in jest.config.js). */
+declare const __CPI_BUNDLED__: boolean;
+
+export interface Chunks {
+  pino: typeof import('../log/pino-sink');
+  docker: typeof import('../docker');
+}
+
+export type ChunkName = keyof Chunks;
+
+export function loadChunk<N extends ChunkName>(name: N): Chunks[N] {
+  if (__CPI_BUNDLED__) {
+    return require(path.join(__dirname, `${name}.js`)) as Chunks[N];
+  } else {
+    // Kept out of the bundle by the define above: esbuild drops this dead branch.
+    const sources: { [K in ChunkName]: () => Chunks[K] } = {
+      pino: () => require('../log/pino-sink'),
+      docker: () => require('../docker'),
+    };
+    return sources[name]();
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * The tests' view of the Docker engine: they share one engine, so every resource a test makes
+ * carries a label unique to its file and is cleaned up by that label only.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { writeConfig } from './cpi';
+
+const pexec = promisify(execFile);
+export const TEST_LABEL = 'io.bosh-container-cpi.test';
+
+/** Fails (never skips) when no engine answers: these tests exist to drive a real one. */
+export function requireDocker(): void {
+  try {
+    execFileSync('docker', ['version', '--format', '{{.Server.APIVersion}}'], { stdio: 'pipe', timeout: 20000 });
+  } catch (e) {
+    const msg = (e as { stderr?: Buffer }).stderr?.toString().trim() ?? String(e);
+    throw new Error(`No Docker engine answers (${msg}). These tests drive a real engine: run scripts/setup first.`);
+  }
+}
+
+export async function docker(...args: string[]): Promise<string> {
+  const { stdout } = await pexec('docker', args, { maxBuffer: 64 * 1024 * 1024 });
+  return stdout.trim();
+}
+
+export async function inspect<T = Record<string, any>>(kind: 'container' | 'volume' | 'network' | 'image', id: string): Promise<T> {
+  const out = await docker(kind, 'inspect', id);
+  return (JSON.parse(out) as T[])[0] as T;
+}
+
+export async function exists(kind: 'container' | 'volume' | 'network' | 'image', id: string): Promise<boolean> {
+  try {
+    await docker(kind, 'inspect', id);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A run-unique label value for one test file. */
+export function testRunId(name: string): string {
+  return `${name}-${process.pid}-${Date.now().toString(36)}`;
+}
+
+/** Everything on the engine carrying this test's label. */
+export async function labelled(runId: string): Promise<Record<'containers' | 'volumes' | 'networks' | 'images', string[]>> {
+  const f = `label=${TEST_LABEL}=${runId}`;
+  const list = async (...a: string[]) => (await docker(...a)).split('\n').filter(Boolean);
+  return {
+    containers: await list('ps', '-aq', '--filter', f),
+    volumes: await list('volume', 'ls', '-q', '--filter', f),
+    networks: await list('network', 'ls', '-q', '--filter', f),
+    images: await list('images', '-q', '--filter', f),
+  };
+}
+
+/** Removes what carries this test's label; returns what was found (a leak when non-empty). */
+export async function cleanupLabelled(runId: string): Promise<Record<string, string[]>> {
+  const found = await labelled(runId);
+  for (const c of found.containers) await docker('rm', '-f', '-v', c).catch(() => undefined);
+  for (const v of found.volumes) await docker('volume', 'rm', '-f', v).catch(() => undefined);
+  for (const n of found.networks) await docker('network', 'rm', n).catch(() => undefined);
+  for (const i of [...new Set(found.images)]) await docker('rmi', '-f', i).catch(() => undefined);
+  return found;
+}
+
+/** A CPI config for tests: this test's label on everything, its own state dir, unprivileged. */
+export function testConfig(runId: string, extra: Record<string, unknown> = {}): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `cpi-${runId}-`));
+  return writeConfig(
+    {
+      docker: { host: 'unix:///var/run/docker.sock' },
+      agent: { mbus: 'https://mbus:mbus-secret-password@0.0.0.0:6868', ntp: ['0.pool.ntp.org'] },
+      labels: { [TEST_LABEL]: runId },
+      state_dir: path.join(dir, 'state'),
+      privileged: false,
+      stop_timeout_seconds: 5,
+      ...extra,
+    },
+    dir,
+  );
+}

@@ -1,0 +1,7 @@
+/** Builds dist/ once before the suites run, so tests drive the current sources through bin/cpi. */
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
+
+export default function globalSetup(): void {
+  execFileSync(process.execPath, [path.join(__dirname, '..', '..', 'scripts', 'build.mjs')], { stdio: 'inherit' });
+}
