@@ -2,7 +2,7 @@
  * Lazily loaded parts of the CPI.
  *
  * Every CPI call is a fresh node process, and parsing code costs time even when it never runs, so
- * the build emits the heavy parts (pino, the Docker backend) as separate files next to the core
+ * the build emits the heavy parts (pino, the Docker backend, dockerode) as separate files next to the core
  * and loads only the one a request needs. Under ts-jest nothing is bundled and the sources are
  * required directly.
  */
@@ -14,6 +14,8 @@ declare const __CPI_BUNDLED__: boolean;
 export interface Chunks {
   pino: typeof import('../log/pino-sink');
   docker: typeof import('../docker');
+  /** dockerode, for image pulls and helper containers only. */
+  dockerode: typeof import('../docker/engine/dockerode');
 }
 
 export type ChunkName = keyof Chunks;
@@ -26,6 +28,7 @@ export function loadChunk<N extends ChunkName>(name: N): Chunks[N] {
     const sources: { [K in ChunkName]: () => Chunks[K] } = {
       pino: () => require('../log/pino-sink'),
       docker: () => require('../docker'),
+      dockerode: () => require('../docker/engine/dockerode'),
     };
     return sources[name]();
   }

@@ -170,9 +170,11 @@ export class EngineClient {
       if (opts.idleTimeoutMs) {
         req.setTimeout(opts.idleTimeoutMs, () => req.destroy(Object.assign(new Error('engine stopped answering'), { code: 'ETIMEDOUT' })));
       }
+      let bodyError: Error | undefined;
       req.on('error', (err) => {
         clearTimeout(connectTimer);
-        reject(this.connectionError(err as NodeJS.ErrnoException));
+        // A failing upload stream is the caller's problem to report, not the engine's.
+        reject(bodyError ?? this.connectionError(err as NodeJS.ErrnoException));
       });
       req.on('response', (res) => {
         clearTimeout(connectTimer);
@@ -184,7 +186,10 @@ export class EngineClient {
         );
       });
       if (isReadable(opts.body)) {
-        opts.body.on('error', (err) => req.destroy(err));
+        opts.body.on('error', (err) => {
+          bodyError = err;
+          req.destroy(err);
+        });
         opts.body.pipe(req);
       } else {
         req.end(payload);

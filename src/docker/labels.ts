@@ -1,0 +1,42 @@
+/**
+ * Labels on everything the CPI creates: how the CPI finds its own objects again (it keeps no
+ * database), how operators see what BOSH made, and how tests check for leaks.
+ */
+export const L = {
+  /** On every container, volume, network and image the CPI creates. */
+  managed: 'bosh.cpi.managed',
+  vmCid: 'bosh.cpi.vm-cid',
+  agentId: 'bosh.cpi.agent-id',
+  stemcell: 'bosh.cpi.stemcell',
+  initMode: 'bosh.cpi.init',
+  initPath: 'bosh.cpi.init-path',
+  settingsDelivery: 'bosh.cpi.settings-delivery',
+  ephemeralVolume: 'bosh.cpi.ephemeral-volume',
+  kind: 'bosh.cpi.kind',
+  sizeMiB: 'bosh.cpi.size-mib',
+  networkOrigin: 'bosh.cpi.network-origin',
+  /** JSON map of BOSH network name → Docker network name, on VM containers. */
+  networks: 'bosh.cpi.networks',
+  stemcellName: 'bosh.cpi.stemcell.name',
+  stemcellVersion: 'bosh.cpi.stemcell.version',
+  stemcellOs: 'bosh.cpi.stemcell.os',
+  stemcellCid: 'bosh.cpi.stemcell.cid',
+  /** Prefix for BOSH tags (env.bosh.tags, v3 stemcell tags): bosh.tag.<key>. */
+  tagPrefix: 'bosh.tag.',
+} as const;
+
+/** Docker label values are strings; tags may carry numbers or booleans. */
+export function tagLabels(tags: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!tags || typeof tags !== 'object' || Array.isArray(tags)) return out;
+  for (const [k, v] of Object.entries(tags as Record<string, unknown>)) {
+    if (v === null || v === undefined || typeof v === 'object') continue;
+    out[`${L.tagPrefix}${k}`] = String(v);
+  }
+  return out;
+}
+
+/** The labels every created object carries: ours plus the operator's configured ones. */
+export function baseLabels(configured: Record<string, string>): Record<string, string> {
+  return { ...configured, [L.managed]: 'true' };
+}

@@ -1,0 +1,130 @@
+/**
+ * Docker networks for BOSH networks: found or created (concurrent creation by parallel create_vm
+ * calls is success), and removed when the CPI made them implicitly and their last container went.
+ * Pre-existing networks are used, never changed or removed.
+ */
+import { VMCreationFailed } from '../../rpc/errors';
+import type { DockerContext } from '../context';
+import { EngineError, isNotFound, seg } from '../engine/client';
+import type { NetworkInspect } from '../engine/types';
+import { L } from '../labels';
+import { contains, parseCidr } from './ipam';
+import type { NetworkPlan } from './plan';
+
+export type NetworkOrigin = 'implicit' | 'director';
+
+export interface EnsuredNetwork {
+  id: string;
+  name: string;
+  /** Whether this call created it (so a failed create_vm removes it again). */
+  created: boolean;
+}
+
+export async function inspectNetwork(ctx: DockerContext, name: string): Promise<NetworkInspect | undefined> {
+  try {
+    return await ctx.engine.request<NetworkInspect>('GET', `/networks/${seg(name)}`);
+  } catch (e) {
+    if (isNotFound(e)) return undefined;
+    throw e;
+  }
+}
+
+function subnetsOf(n: NetworkInspect): string[] {
+  return (n.IPAM?.Config ?? []).map((c) => c.Subnet).filter((s): s is string => typeof s === 'string' && s.length > 0);
+}
+
+/** For a manual network, the existing Docker network must have a subnet holding the ip. */
+function checkFits(plan: NetworkPlan, n: NetworkInspect): void {
+  if (plan.type !== 'manual' || !plan.ip) return;
+  const subnets = subnetsOf(n);
+  if (!subnets.some((s) => contains(parseCidr(s), plan.ip as string))) {
+    throw new VMCreationFailed(
+      `network '${plan.boshName}': Docker network ${n.Name} has subnet(s) ${subnets.join(', ') || 'none'}, which do not contain ip ${plan.ip}`,
+    );
+  }
+}
+
+async function findBySubnet(ctx: DockerContext, cidr: string): Promise<NetworkInspect | undefined> {
+  const all = await ctx.engine.request<NetworkInspect[]>('GET', '/networks');
+  return all.find((n) => subnetsOf(n).includes(cidr));
+}
+
+function createBody(ctx: DockerContext, name: string, plan: { driver: string; enableIpv6: boolean; subnet?: string; gateway?: string }, origin: NetworkOrigin) {
+  return {
+    Name: name,
+    Driver: plan.driver,
+    // Without it, engines before API 1.44 create a second network of the same name.
+    CheckDuplicate: true,
+    EnableIPv6: plan.enableIpv6,
+    Attachable: plan.driver === 'overlay' ? true : undefined,
+    IPAM: { Driver: 'default', Config: plan.subnet ? [{ Subnet: plan.subnet, ...(plan.gateway ? { Gateway: plan.gateway } : {}) }] : [] },
+    Labels: ctx.labels({ [L.networkOrigin]: origin }),
+  };
+}
+
+export async function createDockerNetwork(
+  ctx: DockerContext,
+  name: string,
+  plan: { driver: string; enableIpv6: boolean; subnet?: string; gateway?: string },
+  origin: NetworkOrigin,
+): Promise<{ id: string; created: boolean; conflict?: string }> {
+  try {
+    const r = await ctx.engine.request<{ Id: string }>('POST', '/networks/create', { body: createBody(ctx, name, plan, origin) });
+    ctx.log.info('created Docker network', { name, subnet: plan.subnet, origin });
+    return { id: r.Id, created: true };
+  } catch (e) {
+    if (!(e instanceof EngineError)) throw e;
+    if (e.statusCode === 409 || /already exists/i.test(e.engineMessage)) {
+      const n = await inspectNetwork(ctx, name);
+      if (n) return { id: n.Id, created: false };
+    }
+    if (/overlap/i.test(e.engineMessage)) return { id: '', created: false, conflict: e.engineMessage };
+    throw e;
+  }
+}
+
+export async function ensureNetwork(ctx: DockerContext, plan: NetworkPlan): Promise<EnsuredNetwork> {
+  const existing = await inspectNetwork(ctx, plan.docker);
+  if (existing) {
+    checkFits(plan, existing);
+    return { id: existing.Id, name: existing.Name, created: false };
+  }
+  // Unnamed manual networks reuse a network that already has exactly this subnet.
+  if (plan.type === 'manual' && !plan.named && plan.subnet) {
+    const same = await findBySubnet(ctx, plan.subnet.cidr);
+    if (same) return { id: same.Id, name: same.Name, created: false };
+  }
+  const r = await createDockerNetwork(
+    ctx,
+    plan.docker,
+    { driver: plan.driver, enableIpv6: plan.enableIpv6, subnet: plan.subnet?.cidr, gateway: plan.gateway },
+    'implicit',
+  );
+  if (r.conflict) {
+    if (!plan.named && plan.subnet) {
+      const same = await findBySubnet(ctx, plan.subnet.cidr);
+      if (same) return { id: same.Id, name: same.Name, created: false };
+    }
+    throw new VMCreationFailed(`network '${plan.boshName}': cannot create Docker network ${plan.docker} for ${plan.subnet?.cidr}: ${r.conflict}`);
+  }
+  const n = await inspectNetwork(ctx, plan.docker);
+  if (!n) throw new VMCreationFailed(`network '${plan.boshName}': Docker network ${plan.docker} vanished right after it was created`, true);
+  checkFits(plan, n);
+  return { id: n.Id, name: n.Name, created: r.created };
+}
+
+/** Removes a network the CPI created implicitly, if no container uses it any more. */
+export async function removeIfUnused(ctx: DockerContext, nameOrId: string): Promise<boolean> {
+  const n = await inspectNetwork(ctx, nameOrId);
+  if (!n || n.Labels?.[L.managed] !== 'true' || n.Labels?.[L.networkOrigin] !== 'implicit') return false;
+  if (Object.keys(n.Containers ?? {}).length > 0) return false;
+  try {
+    await ctx.engine.request('DELETE', `/networks/${seg(n.Id)}`);
+    ctx.log.info('removed Docker network after its last VM', { name: n.Name });
+    return true;
+  } catch (e) {
+    // Another VM joined meanwhile (active endpoints), or another call removed it: both fine.
+    if (e instanceof EngineError && (e.statusCode === 403 || e.statusCode === 409 || e.statusCode === 404)) return false;
+    throw e;
+  }
+}

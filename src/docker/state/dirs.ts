@@ -1,0 +1,37 @@
+/**
+ * Per-VM directories under the state dir, on the Docker host: the agent settings file that is
+ * bind-mounted into the container, the metadata set by set_vm_metadata, and (for persistent
+ * disks) the mount points shared into the container.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { isDockerName } from '../cids';
+
+export class StateDirs {
+  constructor(readonly root: string) {}
+
+  vmDir(vmCid: string): string {
+    // CIDs arrive from callers: only names that are also safe file names get a directory.
+    if (!isDockerName(vmCid)) throw new Error(`not a valid VM CID for a state directory: ${JSON.stringify(vmCid)}`);
+    return path.join(this.root, 'vms', vmCid);
+  }
+
+  settingsFile(vmCid: string): string {
+    return path.join(this.vmDir(vmCid), 'settings.json');
+  }
+
+  metadataFile(vmCid: string): string {
+    return path.join(this.vmDir(vmCid), 'metadata.json');
+  }
+
+  createVmDir(vmCid: string): string {
+    const dir = this.vmDir(vmCid);
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    return dir;
+  }
+
+  removeVmDir(vmCid: string): void {
+    if (!isDockerName(vmCid)) return;
+    fs.rmSync(this.vmDir(vmCid), { recursive: true, force: true });
+  }
+}

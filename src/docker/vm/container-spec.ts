@@ -1,0 +1,96 @@
+/** The container-create request for a VM, from everything create_vm decided. */
+import { VMCreationFailed } from '../../rpc/errors';
+import type { ContainerCreateBody, HostConfig, MountSpec } from '../engine/types';
+import type { NetworkPlan } from '../network/plan';
+import type { VmProperties } from './cloud-properties';
+import { portConfig } from './ports';
+import type { StartConfig } from './start-mode';
+
+export const EPHEMERAL_PATH = '/var/vcap/data';
+const LXCFS_MEMINFO = '/var/lib/lxcfs/proc/meminfo';
+
+export interface ContainerSpecInput {
+  cid: string;
+  imageId: string;
+  labels: Record<string, string>;
+  props: VmProperties;
+  limits: Partial<HostConfig>;
+  privileged: boolean;
+  lxcfs: boolean;
+  start: StartConfig;
+  primary: NetworkPlan | undefined;
+  dns: string[];
+  ephemeralVolume: string;
+  /** Bind mounts of the agent settings file (empty when delivered through the archive API). */
+  settingsMounts: MountSpec[];
+  /** Further CPI mounts (the persistent-disk directory). */
+  extraMounts: MountSpec[];
+  stopTimeout: number;
+}
+
+export function endpointConfig(plan: NetworkPlan): Record<string, unknown> {
+  if (plan.type !== 'manual' || !plan.ip) return {};
+  return { IPAMConfig: plan.subnet?.family === 6 ? { IPv6Address: plan.ip } : { IPv4Address: plan.ip } };
+}
+
+/** The user's Mounts and Binds, refused where they would hide what the CPI mounts. */
+function userMounts(props: VmProperties, reserved: Set<string>): { mounts: MountSpec[]; binds: string[] } {
+  const mounts = ((props.hostConfig.Mounts as MountSpec[] | undefined) ?? []).map((m) => {
+    const source = typeof m.Source === 'string' ? m.Source.replace(/^unix:\/\//, '') : m.Source; // the Go CPI allowed unix:// sources (docker/unix-sock.yml)
+    return { ...m, Source: source } as MountSpec;
+  });
+  const binds = (props.hostConfig.Binds as string[] | undefined) ?? [];
+  const targets = [...mounts.map((m) => m.Target), ...binds.map((b) => b.split(':')[1])];
+  for (const t of targets) {
+    const clean = (t ?? '').replace(/\/+$/, '');
+    if (reserved.has(clean)) throw new VMCreationFailed(`invalid cloud_properties: a mount at ${clean} would hide what the CPI mounts there`);
+  }
+  return { mounts, binds };
+}
+
+export function containerSpec(i: ContainerSpecInput): ContainerCreateBody {
+  const ports = portConfig(i.props.ports);
+  const cpiMounts: MountSpec[] = [
+    { Type: 'volume', Source: i.ephemeralVolume, Target: EPHEMERAL_PATH } as MountSpec,
+    ...i.settingsMounts,
+    ...i.extraMounts,
+    ...i.start.mounts,
+  ];
+  if (i.lxcfs) cpiMounts.push({ Type: 'bind', Source: LXCFS_MEMINFO, Target: '/proc/meminfo', ReadOnly: true } as MountSpec);
+  const reserved = new Set(cpiMounts.map((m) => m.Target));
+  const { mounts, binds } = userMounts(i.props, reserved);
+
+  const raw = { ...i.props.hostConfig };
+  delete raw.Mounts;
+  delete raw.Binds;
+  const userPortBindings = (raw.PortBindings as Record<string, unknown[]> | undefined) ?? {};
+  delete raw.PortBindings;
+  const userTmpfs = (raw.Tmpfs as Record<string, string> | undefined) ?? {};
+  delete raw.Tmpfs;
+
+  const hostConfig: HostConfig & Record<string, unknown> = {
+    ...raw,
+    ...i.limits,
+    Privileged: i.privileged,
+    Init: false,
+    Mounts: [...cpiMounts, ...mounts],
+    ...(binds.length ? { Binds: binds } : {}),
+    PortBindings: { ...userPortBindings, ...ports.PortBindings },
+    PublishAllPorts: (raw.PublishAllPorts as boolean | undefined) ?? ports.PublishAllPorts,
+    Tmpfs: { ...i.start.tmpfs, ...userTmpfs },
+    NetworkMode: i.primary?.docker ?? 'bridge',
+    ...(i.dns.length && !raw.Dns ? { Dns: i.dns } : {}),
+    ...(i.start.cgroupnsHost ? { CgroupnsMode: 'host' } : {}),
+  };
+
+  return {
+    Hostname: i.cid.slice(0, 63),
+    Image: i.imageId,
+    Labels: i.labels,
+    ExposedPorts: ports.ExposedPorts,
+    StopTimeout: i.stopTimeout,
+    ...i.start.body,
+    HostConfig: hostConfig,
+    NetworkingConfig: i.primary ? { EndpointsConfig: { [i.primary.docker]: endpointConfig(i.primary) } } : undefined,
+  } as ContainerCreateBody;
+}

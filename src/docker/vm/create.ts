@@ -1,0 +1,198 @@
+/**
+ * create_vm: one container per VM, with its ephemeral volume at /var/vcap/data, the agent
+ * settings file in place before start, networks joined and limits applied. Any failure removes
+ * everything the call made (container, volume, state directory, networks it created) and
+ * reports VMCreationFailed.
+ */
+import type { CreateVmInput, CreateVmResult } from '../../cpi/backend';
+import { VMCreationFailed } from '../../rpc/errors';
+import { ephemeralVolumeName, newVmCid } from '../cids';
+import type { DockerContext } from '../context';
+import { EngineError, seg } from '../engine/client';
+import type { ContainerCreateBody, ImageInspect, MountSpec, NetworkInspect } from '../engine/types';
+import { L, tagLabels } from '../labels';
+import { ensureNetwork, inspectNetwork, removeIfUnused } from '../network/docker-networks';
+import { dnsServers, planNetworks, type NetworkPlan } from '../network/plan';
+import { agentNetworks, observedNetworks, resultNetworks } from '../network/results';
+import { buildAgentSettings } from '../settings/agent-settings';
+import { SettingsStore, type Delivery } from '../settings/store';
+import { initOf, inspectImage } from '../stemcell/resolve';
+import { parseVmProperties, type VmProperties } from './cloud-properties';
+import { containerSpec, endpointConfig } from './container-spec';
+import { inspectContainer } from './find';
+import { checkCapacity, resourceLimits } from './resources';
+import { chooseStartMode, startConfig, type StartPlan } from './start-mode';
+import { asCreationFailure, NetworkVanished, startFailure } from './start-errors';
+import { Undo } from './undo';
+
+/** Hooks for later parts of the backend (persistent disks) to add mounts to every VM. */
+export interface VmMountProvider {
+  mounts(cid: string): Promise<MountSpec[]> | MountSpec[];
+}
+
+interface Prepared {
+  props: VmProperties;
+  plans: NetworkPlan[];
+  image: ImageInspect;
+  start: StartPlan;
+  limits: ReturnType<typeof resourceLimits> & Record<string, unknown>;
+  cgroupVersion: string | undefined;
+}
+
+/** Everything that can be checked before anything is created. */
+async function prepare(ctx: DockerContext, input: CreateVmInput): Promise<Prepared> {
+  const props = parseVmProperties(input.cloudProperties);
+  const plans = planNetworks(input.networks);
+  for (const w of [...props.warnings, ...plans.flatMap((p) => p.warnings)]) ctx.log.warn(w);
+  const image = await inspectImage(ctx, input.stemcellCid);
+  if (!image) throw new VMCreationFailed(`stemcell '${input.stemcellCid}' not found: no such image on the Docker engine`);
+  const [info, detected] = await Promise.all([ctx.engineInfo(), initOf(ctx, image)]);
+  const start = chooseStartMode({
+    detected,
+    imageHasCommand: (image.Config?.Cmd?.length ?? 0) > 0 || (image.Config?.Entrypoint?.length ?? 0) > 0,
+    configSystemd: ctx.config.start_containers_with_systemd,
+    forceSystemd: props.systemd,
+    stemcell: input.stemcellCid,
+  });
+  const limits = { ...props.hostConfig, ...resourceLimits(props) };
+  checkCapacity(limits, props, info);
+  return { props, plans, image, start, limits, cgroupVersion: info.CgroupVersion };
+}
+
+function ipHolder(net: NetworkInspect, ip: string): string | undefined {
+  for (const c of Object.values(net.Containers ?? {})) {
+    const addrs = [c.IPv4Address, c.IPv6Address].map((a) => (a ?? '').split('/')[0]);
+    if (addrs.includes(ip)) return c.Name;
+  }
+  return undefined;
+}
+
+/** A static IP held by a running container is refused before anything else is created. */
+async function checkStaticIps(ctx: DockerContext, plans: readonly NetworkPlan[]): Promise<void> {
+  for (const p of plans) {
+    if (p.type !== 'manual' || !p.ip) continue;
+    const net = await inspectNetwork(ctx, p.docker);
+    const holder = net && ipHolder(net, p.ip);
+    if (holder) throw new VMCreationFailed(`ip ${p.ip} of network '${p.boshName}' is already used by container ${holder} on Docker network ${p.docker}`);
+  }
+}
+
+async function createContainer(ctx: DockerContext, name: string, body: ContainerCreateBody): Promise<string> {
+  const r = await ctx.engine.request<{ Id: string; Warnings?: string[] }>('POST', '/containers/create', { query: { name }, body });
+  for (const w of r.Warnings ?? []) if (w) ctx.log.warn(`engine: ${w}`);
+  return r.Id;
+}
+
+function bindSourceMissing(e: unknown): boolean {
+  return e instanceof EngineError && /bind source path does not exist/i.test(e.engineMessage);
+}
+
+async function attempt(ctx: DockerContext, input: CreateVmInput, p: Prepared, extraMounts: VmMountProvider[]): Promise<CreateVmResult> {
+  const cid = newVmCid();
+  const undo = new Undo(ctx.log);
+  const store = new SettingsStore(ctx);
+  const privileged = p.props.privileged ?? ctx.config.privileged;
+  try {
+    ctx.state.createVmDir(cid);
+    undo.push('remove the state directory', () => ctx.state.removeVmDir(cid));
+    const settings = buildAgentSettings({ agentId: input.agentId, vmCid: cid, agent: ctx.config.agent, networks: agentNetworks(observedNetworks(p.plans, undefined)), env: input.env });
+    await store.write(cid, settings, 'bind');
+
+    // An unnamed manual network may map to an existing network of another name (same subnet).
+    const plans = p.plans.map((x) => ({ ...x }));
+    for (const plan of plans) {
+      const n = await ensureNetwork(ctx, plan);
+      plan.docker = n.name;
+      if (n.created) undo.push(`remove network ${n.name}`, () => removeIfUnused(ctx, n.id));
+    }
+    await checkStaticIps(ctx, plans);
+
+    const volume = ephemeralVolumeName(cid);
+    await ctx.engine.request('POST', '/volumes/create', {
+      body: { Name: volume, Driver: 'local', Labels: ctx.labels({ [L.kind]: 'ephemeral', [L.vmCid]: cid }) },
+    });
+    undo.push(`remove volume ${volume}`, () => ctx.engine.request('DELETE', `/volumes/${seg(volume)}`, { query: { force: true } }));
+
+    const dns = dnsServers(plans);
+    let delivery: Delivery = ctx.config.settings_delivery === 'archive' ? 'archive' : 'bind';
+    const mounts = (await Promise.all(extraMounts.map((m) => m.mounts(cid)))).flat();
+    const spec = (d: Delivery) =>
+      containerSpec({
+        cid,
+        imageId: p.image.Id,
+        labels: ctx.labels({
+          ...tagLabels((input.env['bosh'] as Record<string, unknown> | undefined)?.['tags']),
+          [L.vmCid]: cid,
+          [L.agentId]: input.agentId,
+          [L.stemcell]: input.stemcellCid,
+          [L.initMode]: p.start.mode,
+          [L.settingsDelivery]: d,
+          [L.ephemeralVolume]: volume,
+          [L.networks]: JSON.stringify(Object.fromEntries(plans.map((x) => [x.boshName, x.docker]))),
+        }),
+        props: p.props,
+        limits: p.limits,
+        privileged,
+        lxcfs: p.props.lxcfs ?? ctx.config.enable_lxcfs_support,
+        start: startConfig(p.start, { dns, cgroupVersion: p.cgroupVersion, mountCgroupfs: ctx.config.mount_cgroupfs }),
+        primary: plans[0],
+        dns,
+        ephemeralVolume: volume,
+        settingsMounts: d === 'bind' ? store.bindMounts(cid) : [],
+        extraMounts: mounts,
+        stopTimeout: ctx.config.stop_timeout_seconds,
+      });
+
+    let id: string;
+    try {
+      id = await createContainer(ctx, cid, spec(delivery));
+    } catch (e) {
+      // The engine cannot see this machine's files (a remote engine): use its archive API.
+      if (!(bindSourceMissing(e) && ctx.config.settings_delivery === 'auto' && (e as EngineError).engineMessage.includes(ctx.state.root))) throw e;
+      ctx.log.info('the engine cannot see the state directory; delivering agent settings through its archive API', { state_dir: ctx.state.root });
+      delivery = 'archive';
+      id = await createContainer(ctx, cid, spec(delivery));
+    }
+    undo.push(`remove container ${cid}`, () => ctx.engine.request('DELETE', `/containers/${seg(id)}`, { query: { force: true, v: true } }));
+    if (delivery === 'archive') await store.write(cid, settings, 'archive', id);
+
+    for (const plan of plans.slice(1)) {
+      await ctx.engine.request('POST', `/networks/${seg(plan.docker)}/connect`, { body: { Container: id, EndpointConfig: endpointConfig(plan) } });
+    }
+    try {
+      await ctx.engine.request('POST', `/containers/${seg(id)}/start`);
+    } catch (e) {
+      throw startFailure(e, { cid, privileged, plans });
+    }
+
+    // Dynamic addresses and MACs exist only now; the settings file is rewritten in place.
+    const observed = observedNetworks(plans, await inspectContainer(ctx, id));
+    await store.write(cid, { ...settings, networks: agentNetworks(observed) }, delivery, id);
+    undo.commit();
+    ctx.log.info('created VM', { cid, agent_id: input.agentId, start: p.start.mode, delivery, networks: Object.fromEntries(Object.entries(observed).map(([k, v]) => [k, v.ip])) });
+    return { cid, networks: resultNetworks(observed) };
+  } catch (e) {
+    await undo.run();
+    throw e;
+  }
+}
+
+export async function createVm(ctx: DockerContext, input: CreateVmInput, extraMounts: VmMountProvider[] = []): Promise<CreateVmResult> {
+  try {
+    const prepared = await prepare(ctx, input);
+    for (let i = 1; ; i++) {
+      try {
+        return await attempt(ctx, input, prepared, extraMounts);
+      } catch (e) {
+        // A concurrent delete_vm removed an implicit network after this call ensured it.
+        if (e instanceof NetworkVanished && i < 3) {
+          ctx.log.info('a network vanished while the VM was being created; trying again', { reason: e.message });
+          continue;
+        }
+        throw e;
+      }
+    }
+  } catch (e) {
+    throw asCreationFailure(e);
+  }
+}

@@ -1,0 +1,124 @@
+/** delete_vm, has_vm, reboot_vm and set_vm_metadata. */
+import * as fs from 'node:fs';
+import type { Metadata } from '../../cpi/schemas';
+import { VMNotFound } from '../../rpc/errors';
+import { ephemeralVolumeName, isDockerName } from '../cids';
+import type { DockerContext } from '../context';
+import { EngineError, isNotFound, seg } from '../engine/client';
+import type { ContainerInspect } from '../engine/types';
+import { L } from '../labels';
+import { removeIfUnused } from '../network/docker-networks';
+import type { NetworkPlan } from '../network/plan';
+import { agentNetworks, observedNetworks } from '../network/results';
+import { SettingsStore, type Delivery } from '../settings/store';
+import { collectDeletedStemcell } from '../stemcell/delete';
+import { findVm, inspectContainer } from './find';
+
+/** Work other parts of the backend do around a VM's deletion (persistent disks). */
+export interface VmDeleteHook {
+  beforeDelete(cid: string, container: ContainerInspect): Promise<void>;
+  afterDelete?(cid: string): Promise<void>;
+}
+
+async function ignoreMissing(p: Promise<unknown>): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    if (!isNotFound(e) && !(e instanceof EngineError && e.statusCode === 304)) throw e;
+  }
+}
+
+/**
+ * Stops the container with a grace period and removes it with its ephemeral volume, settings
+ * directory and implicitly created networks. Persistent disks survive. A missing VM is success:
+ * callers repeat delete_vm, and a create_vm killed part-way leaves pieces to sweep up.
+ */
+export async function deleteVm(ctx: DockerContext, cid: string, hooks: VmDeleteHook[] = []): Promise<void> {
+  if (!isDockerName(cid)) return;
+  const c = await findVm(ctx, cid);
+  if (c) {
+    for (const h of hooks) await h.beforeDelete(cid, c);
+    await ignoreMissing(ctx.engine.request('POST', `/containers/${seg(c.Id)}/stop`, { query: { t: ctx.config.stop_timeout_seconds } }));
+    await ignoreMissing(ctx.engine.request('DELETE', `/containers/${seg(c.Id)}`, { query: { force: true, v: true } }));
+  }
+  const volume = c?.Config?.Labels?.[L.ephemeralVolume] ?? ephemeralVolumeName(cid);
+  await ignoreMissing(ctx.engine.request('DELETE', `/volumes/${seg(volume)}`, { query: { force: true } }));
+  ctx.state.removeVmDir(cid);
+  for (const h of hooks) await h.afterDelete?.(cid);
+  if (c) {
+    for (const net of Object.keys(c.NetworkSettings?.Networks ?? {})) await removeIfUnused(ctx, net);
+    await collectDeletedStemcell(ctx, c.Image);
+    ctx.log.info('deleted VM', { cid });
+  }
+}
+
+async function mustFind(ctx: DockerContext, cid: string): Promise<ContainerInspect> {
+  const c = await findVm(ctx, cid);
+  if (!c) throw new VMNotFound(cid);
+  return c;
+}
+
+/** The BOSH network → Docker network map create_vm recorded on the container. */
+export function networkMap(c: ContainerInspect): Record<string, string> {
+  try {
+    return JSON.parse(c.Config?.Labels?.[L.networks] ?? '{}') as Record<string, string>;
+  } catch {
+    return {};
+  }
+}
+
+/** Dynamic addresses can change when a container restarts: the settings take the new ones. */
+async function refreshDynamicAddresses(ctx: DockerContext, cid: string, c: ContainerInspect): Promise<void> {
+  const store = new SettingsStore(ctx);
+  const settings = await store.read(cid, c.Id);
+  const map = networkMap(c);
+  const dynamic = Object.entries(settings.networks).filter(([, n]) => n.type === 'dynamic');
+  if (dynamic.length === 0) return;
+  const plans = dynamic.map(
+    ([boshName, n]) => ({ boshName, type: 'dynamic', docker: map[boshName] ?? '', spec: { ...n, ip: undefined, netmask: undefined, gateway: undefined } }) as unknown as NetworkPlan,
+  );
+  const observed = observedNetworks(plans, await inspectContainer(ctx, c.Id));
+  const changed = dynamic.some(([name, n]) => observed[name]?.ip !== n.ip);
+  if (!changed) return;
+  const delivery = (c.Config?.Labels?.[L.settingsDelivery] as Delivery | undefined) ?? 'bind';
+  await store.write(cid, { ...settings, networks: { ...settings.networks, ...agentNetworks(observed) } }, delivery, c.Id);
+}
+
+/** A real restart, with the grace period; the settings file stays in place. */
+export async function rebootVm(ctx: DockerContext, cid: string): Promise<void> {
+  const c = await mustFind(ctx, cid);
+  await ctx.engine.request('POST', `/containers/${seg(c.Id)}/restart`, { query: { t: ctx.config.stop_timeout_seconds } });
+  await refreshDynamicAddresses(ctx, cid, c);
+  ctx.log.info('rebooted VM', { cid });
+}
+
+/** A container name operators can read in `docker ps`, still holding the CID. */
+export function readableName(cid: string, md: Metadata): string | undefined {
+  const str = (k: string) => (typeof md[k] === 'string' || typeof md[k] === 'number' ? String(md[k]) : undefined);
+  const group = str('instance_group') ?? str('job') ?? (str('compiling') ? `compile-${str('compiling')}` : undefined);
+  const parts = [str('deployment'), group, str('index')].filter((x): x is string => !!x);
+  if (parts.length === 0) return undefined;
+  const readable = parts
+    .join('_')
+    .replace(/[^a-zA-Z0-9_.-]+/g, '-')
+    .replace(/^[^a-zA-Z0-9]+/, '')
+    .slice(0, 120);
+  return readable ? `${readable}_${cid}` : undefined;
+}
+
+/**
+ * Labels are fixed when a container is created, so metadata goes where it can change: the
+ * container is renamed to `<deployment>_<instance_group>_<index>_<cid>` (visible in `docker ps`;
+ * the CPI finds it by its CID label), and the whole metadata is kept in the VM's state directory
+ * (metadata.json).
+ */
+export async function setVmMetadata(ctx: DockerContext, cid: string, md: Metadata): Promise<void> {
+  const c = await mustFind(ctx, cid);
+  ctx.state.createVmDir(cid);
+  fs.writeFileSync(ctx.state.metadataFile(cid), JSON.stringify(md, null, 2) + '\n', { mode: 0o600 });
+  const name = readableName(cid, md);
+  if (name && c.Name !== `/${name}`) {
+    await ctx.engine.request('POST', `/containers/${seg(c.Id)}/rename`, { query: { name } });
+  }
+  ctx.log.info('set VM metadata', { cid, name: name ?? c.Name.replace(/^\//, '') });
+}

@@ -1,0 +1,105 @@
+/**
+ * One test file's corner of the shared engine: its own label, config, state directory and
+ * subnets, a stemcell imported through bin/cpi, and a leak check at the end.
+ */
+import * as os from 'node:os';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { call, ok, type CpiRun, type RunOptions } from './cpi';
+import { cleanupLabelled, labelled, requireDocker, testConfig, testRunId } from './docker';
+import { buildStemcell, type BuiltStemcell, type StemcellInit } from './stemcell';
+
+/** Second octet of 10.x.0.0/16 per test file: Docker refuses overlapping subnets across files. */
+export const SUBNETS = {
+  lifecycle: 201,
+  failures: 202,
+  networks: 203,
+  concurrency: 204,
+  modes: 205,
+  delivery: 206,
+  disks: 207,
+  stemcell: 208,
+  conformance: 209,
+  faults: 210,
+  omnicloud: 211,
+  bench: 212,
+  demo: 244,
+} as const;
+
+const stemcells = new Map<StemcellInit, Promise<BuiltStemcell>>();
+/** Stemcell tarballs are built once per worker process. */
+export function stemcellFiles(init: StemcellInit = 'runit'): Promise<BuiltStemcell> {
+  if (!stemcells.has(init)) stemcells.set(init, buildStemcell({ init }, fs.mkdtempSync(path.join(os.tmpdir(), 'lab-'))));
+  return stemcells.get(init) as Promise<BuiltStemcell>;
+}
+
+export class Lab {
+  readonly runId: string;
+  readonly configFile: string;
+  readonly stateDir: string;
+  private readonly stemcellCids: string[] = [];
+
+  constructor(
+    name: string,
+    readonly octet: number,
+    config: Record<string, unknown> = {},
+  ) {
+    requireDocker();
+    this.runId = testRunId(name);
+    this.configFile = testConfig(this.runId, config);
+    this.stateDir = (JSON.parse(fs.readFileSync(this.configFile, 'utf8')) as { state_dir: string }).state_dir;
+  }
+
+  /** 10.<octet>.<third>.<fourth> */
+  ip(third: number, fourth: number): string {
+    return `10.${this.octet}.${third}.${fourth}`;
+  }
+
+  manual(third: number, fourth: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
+    return {
+      type: 'manual',
+      ip: this.ip(third, fourth),
+      netmask: '255.255.255.0',
+      gateway: this.ip(third, 1),
+      dns: [this.ip(third, 1)],
+      default: ['dns', 'gateway'],
+      cloud_properties: {},
+      ...extra,
+    };
+  }
+
+  opts(extra: RunOptions = {}): RunOptions {
+    return { ...extra, args: ['-configPath', this.configFile, ...(extra.args ?? [])] };
+  }
+
+  call(method: string, args: unknown[], extra: RunOptions & { context?: Record<string, unknown>; api_version?: number } = {}): Promise<CpiRun> {
+    const { context, api_version, ...run } = extra;
+    return call({ method, arguments: args, ...(context ? { context } : {}), ...(api_version ? { api_version } : {}) }, this.opts(run));
+  }
+
+  ok<T = unknown>(method: string, args: unknown[], extra: RunOptions = {}): Promise<T> {
+    return ok<T>({ method, arguments: args }, this.opts(extra));
+  }
+
+  async stemcell(init: StemcellInit = 'runit'): Promise<string> {
+    const sc = await stemcellFiles(init);
+    const cid = await this.ok<string>('create_stemcell', [sc.imagePath, sc.cloudProperties]);
+    this.stemcellCids.push(cid);
+    return cid;
+  }
+
+  async createVm(stemcell: string, networks: Record<string, unknown>, cloudProperties: Record<string, unknown> = {}, env: Record<string, unknown> = {}): Promise<{ cid: string; networks: Record<string, any> }> {
+    const [cid, nets] = await this.ok<[string, Record<string, any>]>('create_vm', [`agent-${Math.random().toString(36).slice(2, 8)}`, stemcell, cloudProperties, networks, [], env]);
+    return { cid, networks: nets };
+  }
+
+  /** Deletes the stemcells it imported, then reports and removes anything left with its label. */
+  async finish(): Promise<Record<string, string[]>> {
+    for (const cid of this.stemcellCids) await this.ok('delete_stemcell', [cid]).catch(() => undefined);
+    const left = await labelled(this.runId);
+    await cleanupLabelled(this.runId);
+    return left;
+  }
+}
+
+export const NOTHING_LEFT = { containers: [], volumes: [], networks: [], images: [] };
