@@ -16,11 +16,11 @@ import { claimStdout } from './rpc/stdout';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-async function handle(argv: readonly string[], env: Env, logs: LogSession): Promise<Response> {
+async function handle(input: () => Promise<string>, argv: readonly string[], env: Env, logs: LogSession): Promise<Response> {
   const log = logs.logger;
   let req: Request | undefined;
   try {
-    req = parseRequest(await readRequestText());
+    req = parseRequest(await input());
     const entry = lookupMethod(req.method);
     // info and ping need neither configuration nor backend: the bosh CLI calls info before every
     // method, so it must cost little more than starting node.
@@ -73,5 +73,44 @@ export async function main(argv: readonly string[], env: Env): Promise<void> {
   process.on('uncaughtException', (e) => finish(errorResponse(e, logs.gatheredText())));
   process.on('unhandledRejection', (e) => finish(errorResponse(e, logs.gatheredText())));
 
-  finish(await handle(argv, env, logs));
+  if (env['BOSH_CPI_TRAINING'] === '1') {
+    await train(env);
+    process.exit(0);
+  }
+  finish(await handle(() => readRequestText(), argv, env, logs));
+}
+
+/**
+ * Code-cache training (see boot.ts): typical requests in one process, against an engine that is
+ * not there, so their code is compiled once and cached for every later call.
+ */
+async function train(env: Env): Promise<void> {
+  const logs = createLogSession();
+  logs.useSink(() => ({ write: () => undefined }));
+  const trainingEnv = { ...env, DOCKER_HOST: 'unix:///nonexistent/docker.sock' };
+  const C = { director_uuid: 'training', request_id: 'cpi-000000', vm: { stemcell: { api_version: 2 } } };
+  const net = { default: { type: 'manual', ip: '10.0.0.2', netmask: '255.255.255.0', gateway: '10.0.0.1', dns: ['10.0.0.1'], default: ['dns', 'gateway'], cloud_properties: {} } };
+  const requests: Array<[string, unknown[]]> = [
+    ['info', []],
+    ['has_vm', ['c-00000000-0000-4000-8000-000000000000']],
+    ['delete_vm', ['c-00000000-0000-4000-8000-000000000000']],
+    ['create_vm', ['agent', 'bosh.io/stemcells:img-x', { cpus: 1, memory: 256, ports: ['127.0.0.1:6868:6868/tcp'] }, net, [], { bosh: { tags: { a: 'b' } } }]],
+    ['set_vm_metadata', ['c-1', { deployment: 'd', job: 'j', index: '0' }]],
+    ['reboot_vm', ['c-1']],
+    ['create_stemcell', ['/nonexistent/image', { name: 'x', version: '1' }]],
+    ['delete_stemcell', ['bosh.io/stemcells:img-x']],
+    ['calculate_vm_cloud_properties', [{ cpu: 1, ram: 1024, ephemeral_disk_size: 1024 }]],
+    ['create_disk', [1024, {}, 'c-1']],
+    ['has_disk', ['vol-1']],
+    ['attach_disk', ['c-1', 'vol-1']],
+    ['detach_disk', ['c-1', 'vol-1']],
+    ['delete_disk', ['vol-1']],
+    ['get_disks', ['c-1']],
+    ['nonexistent_method', []],
+  ];
+  for (const [method, args] of requests) {
+    const text = JSON.stringify({ method, arguments: args, context: C, api_version: 2 });
+    await handle(async () => text, [], trainingEnv, logs);
+  }
+  await handle(async () => '{"method":', [], trainingEnv, logs);
 }

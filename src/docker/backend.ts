@@ -1,12 +1,11 @@
 /** The Docker backend: the CPI methods, each delegating to the module that owns it. */
 import type { CallContext, CpiBackend, CreateNetworkResult, CreateVmInput, CreateVmResult } from '../cpi/backend';
 import type { CloudProperties, Metadata, NetworkDefinition, VmResources } from '../cpi/schemas';
+import { loadChunk } from '../runtime/chunks';
 import { DockerContext } from './context';
 import { createNetwork, deleteNetwork } from './network/managed';
 import { deleteStemcell } from './stemcell/delete';
-import { importStemcell } from './stemcell/import';
 import { importLightStemcell, isLightStemcell } from './stemcell/light';
-import { createVm } from './vm/create';
 import { vmExists } from './vm/find';
 import { deleteVm, rebootVm, setVmMetadata } from './vm/lifecycle';
 import { cloudPropertiesFor } from './vm/resources';
@@ -20,7 +19,7 @@ export class DockerBackend implements CpiBackend {
   }
 
   createStemcell(imagePath: string, cp: CloudProperties, env: Record<string, unknown>): Promise<string> {
-    return isLightStemcell(cp) ? importLightStemcell(this.ctx, cp) : importStemcell(this.ctx, imagePath, cp, env);
+    return isLightStemcell(cp) ? importLightStemcell(this.ctx, cp) : loadChunk('stemcellImport').importStemcell(this.ctx, imagePath, cp, env);
   }
 
   deleteStemcell(cid: string): Promise<void> {
@@ -28,7 +27,7 @@ export class DockerBackend implements CpiBackend {
   }
 
   createVm(input: CreateVmInput): Promise<CreateVmResult> {
-    return createVm(this.ctx, input);
+    return loadChunk('vmCreate').createVm(this.ctx, input);
   }
 
   deleteVm(cid: string): Promise<void> {

@@ -3,13 +3,7 @@
  * by it keeps working: VMs `c-<uuid>` (the container name), ephemeral volumes `vol-eph-<vm>`,
  * persistent disks `vol-<uuid>`, stemcells `bosh.io/stemcells:img-<uuid>`.
  */
-import { v4 as uuid } from 'uuid';
-
-export const newVmCid = (): string => `c-${uuid()}`;
-export const newDiskCid = (): string => `vol-${uuid()}`;
-export const newSnapshotCid = (): string => `snap-${uuid()}`;
 export const STEMCELL_REPO = 'bosh.io/stemcells';
-export const newStemcellCid = (): string => `${STEMCELL_REPO}:img-${uuid()}`;
 export const ephemeralVolumeName = (vmCid: string): string => `vol-eph-${vmCid}`;
 
 /** Characters Docker allows in container and volume names; also safe as a file name. */

@@ -17,8 +17,8 @@ export class DockerContext {
   constructor(readonly call: CallContext) {
     this.config = call.config;
     this.log = call.log;
-    this.engine = new EngineClient(call.config.docker, call.log);
     this.state = new StateDirs(call.config.state_dir);
+    this.engine = new EngineClient(call.config.docker, call.log, this.state.versionMemo(call.config.docker.host));
   }
 
   /** Labels for a new object: ours, the operator's, and the given ones. */

@@ -56,6 +56,8 @@ class FacadeLogger implements Logger {
 
   private emit(level: Exclude<LevelName, 'silent'>, msg: string, fields?: Record<string, unknown>): void {
     const n = LEVELS[level];
+    // Below the threshold and not gathered for `log`: skip the redaction work entirely.
+    if (n < this.state.level && n < LEVELS.warn) return;
     const safeMsg = redactString(msg);
     const safeFields = fields ? (redact(fields) as Record<string, unknown>) : undefined;
     if (n >= LEVELS.warn) this.state.gathered.push(formatGathered(level, safeMsg, safeFields));

@@ -2,7 +2,7 @@
  * Lazily loaded parts of the CPI.
  *
  * Every CPI call is a fresh node process, and parsing code costs time even when it never runs, so
- * the build emits the heavy parts (pino, the Docker backend, dockerode) as separate files next to the core
+ * the build emits the heavy parts (pino, the Docker backend, dockerode, the stemcell importer, tar-stream) as separate files next to the core
  * and loads only the one a request needs. Under ts-jest nothing is bundled and the sources are
  * required directly.
  */
@@ -16,6 +16,11 @@ export interface Chunks {
   docker: typeof import('../docker');
   /** dockerode, for image pulls and helper containers only. */
   dockerode: typeof import('../docker/engine/dockerode');
+  /** create_vm: building and starting a VM's container. */
+  vmCreate: typeof import('../docker/vm/create');
+  /** create_stemcell's streaming import (tar-stream, zlib). */
+  stemcellImport: typeof import('../docker/stemcell/import');
+  tar: typeof import('./tar');
 }
 
 export type ChunkName = keyof Chunks;
@@ -29,6 +34,9 @@ export function loadChunk<N extends ChunkName>(name: N): Chunks[N] {
       pino: () => require('../log/pino-sink'),
       docker: () => require('../docker'),
       dockerode: () => require('../docker/engine/dockerode'),
+      vmCreate: () => require('../docker/vm/create'),
+      stemcellImport: () => require('../docker/stemcell/import'),
+      tar: () => require('./tar'),
     };
     return sources[name]();
   }

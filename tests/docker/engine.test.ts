@@ -74,3 +74,17 @@ describe('busybox test stemcell', () => {
     await docker('rmi', tag);
   });
 });
+
+describe('remembered API version', () => {
+  it('uses a remembered version, and negotiates again when the engine refuses it', async () => {
+    let remembered: string | undefined = '1.99'; // newer than any engine here: refused
+    const memo = { get: () => remembered, set: (v: string) => (remembered = v), clear: () => (remembered = undefined) };
+    const c = new EngineClient({ host: 'unix:///var/run/docker.sock', api_version: undefined, tls: null, connect_timeout_seconds: 2 }, logs.logger, memo);
+    await expect(c.request('GET', '/containers/json')).resolves.toBeInstanceOf(Array);
+    const engineVersion = await docker('version', '--format', '{{.Server.APIVersion}}');
+    expect(remembered).toBe(negotiateVersion(engineVersion, '1.12'));
+    // A fresh client trusts the memo: no negotiation round trip.
+    const again = new EngineClient({ host: 'unix:///var/run/docker.sock', api_version: undefined, tls: null, connect_timeout_seconds: 2 }, logs.logger, memo);
+    expect(await again.apiVersion()).toBe(remembered);
+  });
+});

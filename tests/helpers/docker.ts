@@ -84,3 +84,41 @@ export function testConfig(runId: string, extra: Record<string, unknown> = {}): 
     dir,
   );
 }
+
+/** The container of a VM CID (found by label: set_vm_metadata renames containers). */
+export async function containerOf(vmCid: string): Promise<string> {
+  const id = await docker('ps', '-aq', '--no-trunc', '--filter', `label=bosh.cpi.vm-cid=${vmCid}`);
+  if (!id) throw new Error(`no container for VM ${vmCid}`);
+  return id.split('\n')[0] as string;
+}
+
+export async function execIn(container: string, script: string): Promise<string> {
+  return docker('exec', container, '/bin/sh', '-c', script);
+}
+
+/** A TCP port that is free on 127.0.0.1 right now. */
+export async function freePort(): Promise<number> {
+  const net = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+/** A cgroup limit file of a container, on a cgroup v1 or v2 host. */
+/** `v1` is controller/file (memory/memory.limit_in_bytes), `v2` the unified file (memory.max). */
+export function cgroupValue(containerId: string, v1: string, v2: string): string {
+  const controller = v1.split('/')[0] as string;
+  const file = v1.split('/')[1] as string;
+  const paths = [
+    `/sys/fs/cgroup/${controller}/docker/${containerId}/${file}`,
+    `/sys/fs/cgroup/system.slice/docker-${containerId}.scope/${v2}`,
+    `/sys/fs/cgroup/docker/${containerId}/${v2}`,
+  ];
+  for (const p of paths) if (fs.existsSync(p)) return fs.readFileSync(p, 'utf8').trim();
+  throw new Error(`no cgroup file for ${containerId} among ${paths.join(', ')}`);
+}

@@ -7,11 +7,11 @@
  * "Performance"). dockerode drives the long streaming operations instead (streams.ts).
  */
 import * as http from 'node:http';
-import * as https from 'node:https';
+import * as net from 'node:net';
 import type { Readable } from 'node:stream';
 import type { DockerConfig } from '../../config/schema';
 import type { Logger } from '../../log/logger';
-import { CloudError } from '../../rpc/errors';
+import { CloudError, isBoshError } from '../../rpc/errors';
 import { parseEndpoint, type Endpoint } from './endpoint';
 
 /** Newest Engine API the CPI is written against; older engines are spoken to in their own version. */
@@ -19,7 +19,12 @@ export const MAX_API_VERSION = '1.47';
 /** Oldest Engine API the CPI supports: Docker 20.10, what Debian ships. */
 export const MIN_API_VERSION = '1.41';
 
+/**
+ * An error answer of the engine. Recognise it with isEngineError, not instanceof: parts of the
+ * backend are separate bundle chunks, each with its own copy of this class.
+ */
 export class EngineError extends Error {
+  readonly isEngineError = true;
   constructor(
     readonly statusCode: number,
     readonly engineMessage: string,
@@ -39,6 +44,18 @@ export interface RequestOptions {
   headers?: Record<string, string>;
   /** Milliseconds without any activity on the socket before the request fails. */
   idleTimeoutMs?: number;
+}
+
+/** Remembers the negotiated version across CPI calls, saving every later call a round trip. */
+export interface VersionMemo {
+  get(): string | undefined;
+  set(version: string): void;
+  clear(): void;
+}
+
+/** The engine refused the API version in the path (it was upgraded or replaced). */
+function isVersionRefusal(e: unknown): boolean {
+  return isEngineError(e) && e.statusCode === 400 && /client version .* is too (new|old)|API version/i.test(e.engineMessage);
 }
 
 export function compareVersions(a: string, b: string): number {
@@ -76,27 +93,38 @@ export function seg(id: string): string {
 
 export class EngineClient {
   readonly endpoint: Endpoint;
-  private readonly agent: http.Agent;
+  private readonly agent: http.Agent | undefined;
   private version: string | undefined;
   private versionProbe: Promise<string> | undefined;
+  /** Whether `version` came from the memo, unconfirmed by the engine in this process. */
+  private remembered = false;
 
   constructor(
     private readonly config: DockerConfig,
     private readonly log: Logger,
+    private readonly memo?: VersionMemo,
   ) {
     this.endpoint = parseEndpoint(config);
     this.version = config.api_version ?? undefined;
+    if (!this.version && memo) {
+      this.version = memo.get();
+      this.remembered = this.version !== undefined;
+    }
     const tls = config.tls;
-    this.agent =
-      this.endpoint.kind === 'tcp' && this.endpoint.tls
-        ? new https.Agent({
-            keepAlive: true,
-            ca: tls?.ca,
-            cert: tls?.certificate,
-            key: tls?.private_key,
-            servername: this.endpoint.hostname,
-          })
-        : new http.Agent({ keepAlive: true });
+    // Unix sockets connect in microseconds, so each request gets its own connection: an http
+    // Agent costs more on first use (its server-name check compiles the IPv6 regex) than it
+    // saves. TCP and TLS keep connections alive; https (and tls) are loaded only for TLS
+    // endpoints, they cost several milliseconds.
+    if (this.endpoint.kind === 'unix') this.agent = undefined;
+    else if (this.endpoint.tls) {
+      this.agent = new (require('node:https') as typeof import('node:https')).Agent({
+        keepAlive: true,
+        ca: tls?.ca,
+        cert: tls?.certificate,
+        key: tls?.private_key,
+        servername: this.endpoint.hostname,
+      });
+    } else this.agent = new http.Agent({ keepAlive: true });
   }
 
   /** The negotiated (or pinned) Engine API version; asks the engine once per process. */
@@ -110,23 +138,55 @@ export class EngineClient {
           `the Docker engine at ${this.endpoint.display} speaks API ${v.ApiVersion}; the CPI needs ${MIN_API_VERSION} (Docker 20.10) or newer`,
         );
       }
-      this.version = negotiateVersion(v.ApiVersion, v.MinAPIVersion);
-      this.log.debug('negotiated Docker Engine API version', { engine: v.ApiVersion, min: v.MinAPIVersion, using: this.version });
-      return this.version;
+      const version = negotiateVersion(v.ApiVersion, v.MinAPIVersion);
+      this.version = version;
+      this.remembered = false;
+      this.memo?.set(version);
+      this.log.debug('negotiated Docker Engine API version', { engine: v.ApiVersion, min: v.MinAPIVersion, using: version });
+      return version;
     });
     return this.versionProbe;
   }
 
+  /** Forgets a remembered version the engine refused, so the next request negotiates. */
+  private forgetRemembered(e: unknown): boolean {
+    if (!this.remembered || !isVersionRefusal(e)) return false;
+    this.log.debug('the engine refused the remembered API version; negotiating again', { version: this.version });
+    this.memo?.clear();
+    this.version = undefined;
+    this.versionProbe = undefined;
+    this.remembered = false;
+    return true;
+  }
+
   /** A versioned request whose JSON response body is returned (undefined when empty). */
   async request<T = unknown>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
-    const v = await this.apiVersion();
-    return (await this.raw(method, `/v${v}${path}`, opts)) as T;
+    if (isReadable(opts.body) && this.remembered) await this.confirmVersion(); // an upload cannot be repeated
+    try {
+      return (await this.raw(method, `/v${await this.apiVersion()}${path}`, opts)) as T;
+    } catch (e) {
+      if (!this.forgetRemembered(e)) throw e;
+      return (await this.raw(method, `/v${await this.apiVersion()}${path}`, opts)) as T;
+    }
   }
 
   /** A versioned request whose successful response is handed over as a stream. */
   async stream(method: string, path: string, opts: RequestOptions = {}): Promise<http.IncomingMessage> {
-    const v = await this.apiVersion();
-    return this.send(method, `/v${v}${path}`, opts);
+    if (isReadable(opts.body) && this.remembered) await this.confirmVersion();
+    try {
+      return await this.send(method, `/v${await this.apiVersion()}${path}`, opts);
+    } catch (e) {
+      if (isReadable(opts.body) || !this.forgetRemembered(e)) throw e;
+      return this.send(method, `/v${await this.apiVersion()}${path}`, opts);
+    }
+  }
+
+  /** Negotiates now, whatever was remembered (before an upload, which cannot be repeated). */
+  private async confirmVersion(): Promise<void> {
+    this.version = undefined;
+    this.versionProbe = undefined;
+    this.remembered = false;
+    await this.apiVersion();
   }
 
   private async raw(method: string, path: string, opts: RequestOptions): Promise<unknown> {
@@ -154,11 +214,14 @@ export class EngineClient {
       headers['Content-Length'] = String(payload.length);
     }
     const e = this.endpoint;
-    const target = e.kind === 'unix' ? { socketPath: e.socketPath } : { host: e.hostname, port: e.port };
-    const mod = e.kind === 'tcp' && e.tls ? https : http;
+    const target: http.RequestOptions =
+      e.kind === 'unix' ? { createConnection: () => net.connect(e.socketPath) } : { host: e.hostname, port: e.port, agent: this.agent };
+    const mod = e.kind === 'tcp' && e.tls ? (require('node:https') as typeof import('node:https')) : http;
 
+    const tracing = this.log.isLevelEnabled('trace');
+    const started = tracing ? Date.now() : 0;
     return new Promise((resolve, reject) => {
-      const req = mod.request({ ...target, method, path: fullPath, headers, agent: this.agent });
+      const req = mod.request({ ...target, method, path: fullPath, headers });
       const connectTimer = setTimeout(() => {
         req.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' }));
       }, this.config.connect_timeout_seconds * 1000);
@@ -179,6 +242,7 @@ export class EngineClient {
       req.on('response', (res) => {
         clearTimeout(connectTimer);
         const status = res.statusCode ?? 0;
+        if (tracing) this.log.trace('engine request', { method, path, status, ms: Date.now() - started });
         if (status >= 200 && status < 300) return resolve(res);
         void readText(res).then(
           (text) => reject(new EngineError(status, engineMessage(text), method, path)),
@@ -198,7 +262,7 @@ export class EngineClient {
   }
 
   private connectionError(err: NodeJS.ErrnoException): Error {
-    if (err instanceof CloudError || err instanceof EngineError) return err;
+    if (isBoshError(err) || isEngineError(err)) return err as Error;
     const where = this.endpoint.display;
     const code = err.code ?? '';
     if (code === 'EACCES' || code === 'EPERM') {
@@ -240,7 +304,11 @@ export function readText(res: Readable): Promise<string> {
   });
 }
 
+export function isEngineError(e: unknown): e is EngineError {
+  return typeof e === 'object' && e !== null && (e as { isEngineError?: unknown }).isEngineError === true;
+}
+
 /** True for an engine answer that means "no such object". */
 export function isNotFound(e: unknown): boolean {
-  return e instanceof EngineError && e.statusCode === 404;
+  return isEngineError(e) && e.statusCode === 404;
 }

@@ -5,7 +5,7 @@
  */
 import { VMCreationFailed } from '../../rpc/errors';
 import type { DockerContext } from '../context';
-import { EngineError, isNotFound, seg } from '../engine/client';
+import { isEngineError, isNotFound, seg } from '../engine/client';
 import type { NetworkInspect } from '../engine/types';
 import { L } from '../labels';
 import { contains, parseCidr } from './ipam';
@@ -18,6 +18,8 @@ export interface EnsuredNetwork {
   name: string;
   /** Whether this call created it (so a failed create_vm removes it again). */
   created: boolean;
+  /** The engine's view of it, including the containers on it. */
+  network: NetworkInspect;
 }
 
 export async function inspectNetwork(ctx: DockerContext, name: string): Promise<NetworkInspect | undefined> {
@@ -73,7 +75,7 @@ export async function createDockerNetwork(
     ctx.log.info('created Docker network', { name, subnet: plan.subnet, origin });
     return { id: r.Id, created: true };
   } catch (e) {
-    if (!(e instanceof EngineError)) throw e;
+    if (!isEngineError(e)) throw e;
     if (e.statusCode === 409 || /already exists/i.test(e.engineMessage)) {
       const n = await inspectNetwork(ctx, name);
       if (n) return { id: n.Id, created: false };
@@ -87,12 +89,12 @@ export async function ensureNetwork(ctx: DockerContext, plan: NetworkPlan): Prom
   const existing = await inspectNetwork(ctx, plan.docker);
   if (existing) {
     checkFits(plan, existing);
-    return { id: existing.Id, name: existing.Name, created: false };
+    return { id: existing.Id, name: existing.Name, created: false, network: existing };
   }
   // Unnamed manual networks reuse a network that already has exactly this subnet.
   if (plan.type === 'manual' && !plan.named && plan.subnet) {
     const same = await findBySubnet(ctx, plan.subnet.cidr);
-    if (same) return { id: same.Id, name: same.Name, created: false };
+    if (same) return { id: same.Id, name: same.Name, created: false, network: same };
   }
   const r = await createDockerNetwork(
     ctx,
@@ -103,14 +105,14 @@ export async function ensureNetwork(ctx: DockerContext, plan: NetworkPlan): Prom
   if (r.conflict) {
     if (!plan.named && plan.subnet) {
       const same = await findBySubnet(ctx, plan.subnet.cidr);
-      if (same) return { id: same.Id, name: same.Name, created: false };
+      if (same) return { id: same.Id, name: same.Name, created: false, network: same };
     }
     throw new VMCreationFailed(`network '${plan.boshName}': cannot create Docker network ${plan.docker} for ${plan.subnet?.cidr}: ${r.conflict}`);
   }
   const n = await inspectNetwork(ctx, plan.docker);
   if (!n) throw new VMCreationFailed(`network '${plan.boshName}': Docker network ${plan.docker} vanished right after it was created`, true);
   checkFits(plan, n);
-  return { id: n.Id, name: n.Name, created: r.created };
+  return { id: n.Id, name: n.Name, created: r.created, network: n };
 }
 
 /** Removes a network the CPI created implicitly, if no container uses it any more. */
@@ -124,7 +126,7 @@ export async function removeIfUnused(ctx: DockerContext, nameOrId: string): Prom
     return true;
   } catch (e) {
     // Another VM joined meanwhile (active endpoints), or another call removed it: both fine.
-    if (e instanceof EngineError && (e.statusCode === 403 || e.statusCode === 409 || e.statusCode === 404)) return false;
+    if (isEngineError(e) && (e.statusCode === 403 || e.statusCode === 409 || e.statusCode === 404)) return false;
     throw e;
   }
 }

@@ -3,12 +3,11 @@
  * (director.networks.enable_cpi_management). Each is a Docker network with the subnet the
  * Director chose; its CID is the Docker network's name.
  */
-import { v4 as uuid } from 'uuid';
 import type { CreateNetworkResult } from '../../cpi/backend';
 import type { NetworkDefinition } from '../../cpi/schemas';
 import { CloudError, NotSupported } from '../../rpc/errors';
 import type { DockerContext } from '../context';
-import { EngineError, seg } from '../engine/client';
+import { isEngineError, seg } from '../engine/client';
 import type { NetworkInspect } from '../engine/types';
 import { L } from '../labels';
 import { createDockerNetwork, inspectNetwork } from './docker-networks';
@@ -22,7 +21,8 @@ function firstSubnet(n: NetworkInspect): { range: string; gateway: string } {
 export async function createNetwork(ctx: DockerContext, def: NetworkDefinition): Promise<CreateNetworkResult> {
   if (def.type === 'vip') throw new NotSupported('create_network: vip networks are not supported by the Docker CPI');
   const cp = def.cloud_properties ?? {};
-  const name = typeof cp['name'] === 'string' && cp['name'] ? cp['name'] : `bosh-net-${uuid().slice(0, 8)}`;
+  const suffix = () => (require('node:crypto') as typeof import('node:crypto')).randomBytes(4).toString('hex');
+  const name = typeof cp['name'] === 'string' && cp['name'] ? cp['name'] : `bosh-net-${suffix()}`;
   const driver = typeof cp['driver'] === 'string' ? cp['driver'] : 'bridge';
   let range: string | undefined;
   if (def.type === 'manual' && def.range) {
@@ -57,7 +57,7 @@ export async function deleteNetwork(ctx: DockerContext, id: string): Promise<voi
   try {
     await ctx.engine.request('DELETE', `/networks/${seg(n.Id)}`);
   } catch (e) {
-    if (!(e instanceof EngineError && e.statusCode === 404)) throw e;
+    if (!(isEngineError(e) && e.statusCode === 404)) throw e;
   }
   ctx.log.info('deleted network', { name: n.Name });
 }

@@ -12,7 +12,7 @@
  */
 import * as fs from 'node:fs';
 import { Readable } from 'node:stream';
-import * as tar from 'tar-stream';
+import { loadChunk } from '../../runtime/chunks';
 import { CloudError } from '../../rpc/errors';
 import type { DockerContext } from '../context';
 import { isNotFound, seg } from '../engine/client';
@@ -23,7 +23,7 @@ import { writeInPlace } from './file';
 export type Delivery = 'bind' | 'archive';
 
 function pack(entries: Array<{ name: string; content: Buffer }>): Promise<Buffer> {
-  const p = tar.pack();
+  const p = loadChunk('tar').pack();
   for (const e of entries) p.entry({ name: e.name, mode: 0o600, mtime: new Date() }, e.content);
   p.finalize();
   return new Promise((resolve, reject) => {
@@ -36,7 +36,7 @@ function pack(entries: Array<{ name: string; content: Buffer }>): Promise<Buffer
 
 function firstFileOfTar(stream: NodeJS.ReadableStream): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {
-    const x = tar.extract();
+    const x = loadChunk('tar').extract();
     let found: Buffer | undefined;
     x.on('entry', (header, body, next) => {
       const chunks: Buffer[] = [];

@@ -12,8 +12,8 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as tar from 'tar-stream';
 import type { CloudProperties } from '../../cpi/schemas';
-import { CloudError } from '../../rpc/errors';
-import { newStemcellCid } from '../cids';
+import { CloudError, isBoshError } from '../../rpc/errors';
+import { newStemcellCid } from '../new-cids';
 import type { DockerContext } from '../context';
 import { readText } from '../engine/client';
 import { L, tagLabels } from '../labels';
@@ -144,7 +144,7 @@ export async function importStemcell(ctx: DockerContext, imagePath: string, cp: 
     uploading.catch(() => undefined);
     const cause = (await scanning.then(() => undefined, (x: unknown) => x)) ?? e;
     if (cause instanceof StemcellImageError) throw new CloudError(cause.message);
-    throw cause instanceof CloudError ? cause : new CloudError(`importing stemcell ${what} from ${imagePath} failed: ${(cause as Error).message}`, { cause });
+    throw isBoshError(cause) ? cause : new CloudError(`importing stemcell ${what} from ${imagePath} failed: ${(cause as Error).message}`, { cause });
   }
   ctx.log.info('imported stemcell', { cid, stemcell: what, init: scan.init.mode, entries: scan.entries, bytes: scan.uncompressedBytes });
   return cid;

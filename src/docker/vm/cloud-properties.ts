@@ -15,94 +15,102 @@ import { describeIssue, formatPath } from '../../runtime/issues';
 import type { HostConfig } from '../engine/types';
 import { parsePorts, type PortSpec } from './ports';
 
-const PosInt = z.int().check(z.gte(0));
-const Str = z.string();
-const StrList = z.array(z.string());
-const Obj = z.record(z.string(), z.unknown());
-const ObjList = z.array(Obj);
-const Bool = z.boolean();
-
-/** Raw HostConfig keys the CPI passes to the engine, in Docker's spelling. */
-const HOST_CONFIG: Record<string, z.ZodMiniType> = {
-  Memory: PosInt,
-  MemorySwap: z.int(),
-  MemoryReservation: PosInt,
-  MemorySwappiness: z.int().check(z.gte(-1), z.lte(100)),
-  NanoCpus: PosInt,
-  CpuShares: PosInt,
-  CpuPeriod: PosInt,
-  CpuQuota: z.int(),
-  CpuRealtimePeriod: PosInt,
-  CpuRealtimeRuntime: PosInt,
-  CpusetCpus: Str,
-  CpusetMems: Str,
-  PidsLimit: z.int(),
-  BlkioWeight: PosInt,
-  BlkioWeightDevice: ObjList,
-  BlkioDeviceReadBps: ObjList,
-  BlkioDeviceWriteBps: ObjList,
-  BlkioDeviceReadIOps: ObjList,
-  BlkioDeviceWriteIOps: ObjList,
-  OomKillDisable: Bool,
-  OomScoreAdj: z.int(),
-  Ulimits: ObjList,
-  Devices: ObjList,
-  DeviceCgroupRules: StrList,
-  DeviceRequests: ObjList,
-  CapAdd: StrList,
-  CapDrop: StrList,
-  SecurityOpt: StrList,
-  ShmSize: PosInt,
-  Tmpfs: z.record(z.string(), z.string()),
-  Sysctls: z.record(z.string(), z.string()),
-  Dns: StrList,
-  DnsOptions: StrList,
-  DnsSearch: StrList,
-  ExtraHosts: StrList,
-  GroupAdd: StrList,
-  IpcMode: Str,
-  PidMode: Str,
-  UTSMode: Str,
-  UsernsMode: Str,
-  CgroupnsMode: z.enum(['host', 'private']),
-  Cgroup: Str,
-  CgroupParent: Str,
-  Runtime: Str,
-  Privileged: Bool,
-  PublishAllPorts: Bool,
-  PortBindings: z.record(z.string(), z.nullable(ObjList)),
-  Mounts: ObjList,
-  Binds: StrList,
-  VolumesFrom: StrList,
-  VolumeDriver: Str,
-  ReadonlyRootfs: Bool,
-  ReadonlyPaths: StrList,
-  MaskedPaths: StrList,
-  StorageOpt: z.record(z.string(), z.string()),
-  LogConfig: Obj,
-  RestartPolicy: Obj,
-  Init: z.nullable(Bool),
-  IOMaximumBandwidth: PosInt,
-  IOMaximumIOps: PosInt,
-};
-const HOST_CONFIG_BY_LOWER = new Map(Object.keys(HOST_CONFIG).map((k) => [k.toLowerCase(), k]));
-HOST_CONFIG_BY_LOWER.set('nanocpus', 'NanoCpus');
+/**
+ * Raw HostConfig keys the CPI passes to the engine, in Docker's spelling. Built on first use:
+ * each zod schema costs time to construct, and most calls (has_vm, delete_vm) never need them.
+ */
+function hostConfigSchemas(): { byName: Record<string, z.ZodMiniType>; byLower: Map<string, string> } {
+  const PosInt = z.int().check(z.gte(0));
+  const Str = z.string();
+  const StrList = z.array(z.string());
+  const Obj = z.record(z.string(), z.unknown());
+  const ObjList = z.array(Obj);
+  const Bool = z.boolean();
+  const StrMap = z.record(z.string(), z.string());
+  const byName: Record<string, z.ZodMiniType> = {
+    Memory: PosInt,
+    MemorySwap: z.int(),
+    MemoryReservation: PosInt,
+    MemorySwappiness: z.int().check(z.gte(-1), z.lte(100)),
+    NanoCpus: PosInt,
+    CpuShares: PosInt,
+    CpuPeriod: PosInt,
+    CpuQuota: z.int(),
+    CpuRealtimePeriod: PosInt,
+    CpuRealtimeRuntime: PosInt,
+    CpusetCpus: Str,
+    CpusetMems: Str,
+    PidsLimit: z.int(),
+    BlkioWeight: PosInt,
+    BlkioWeightDevice: ObjList,
+    BlkioDeviceReadBps: ObjList,
+    BlkioDeviceWriteBps: ObjList,
+    BlkioDeviceReadIOps: ObjList,
+    BlkioDeviceWriteIOps: ObjList,
+    OomKillDisable: Bool,
+    OomScoreAdj: z.int(),
+    Ulimits: ObjList,
+    Devices: ObjList,
+    DeviceCgroupRules: StrList,
+    DeviceRequests: ObjList,
+    CapAdd: StrList,
+    CapDrop: StrList,
+    SecurityOpt: StrList,
+    ShmSize: PosInt,
+    Tmpfs: StrMap,
+    Sysctls: StrMap,
+    Dns: StrList,
+    DnsOptions: StrList,
+    DnsSearch: StrList,
+    ExtraHosts: StrList,
+    GroupAdd: StrList,
+    IpcMode: Str,
+    PidMode: Str,
+    UTSMode: Str,
+    UsernsMode: Str,
+    CgroupnsMode: z.enum(['host', 'private']),
+    Cgroup: Str,
+    CgroupParent: Str,
+    Runtime: Str,
+    Privileged: Bool,
+    PublishAllPorts: Bool,
+    PortBindings: z.record(z.string(), z.nullable(ObjList)),
+    Mounts: ObjList,
+    Binds: StrList,
+    VolumesFrom: StrList,
+    VolumeDriver: Str,
+    ReadonlyRootfs: Bool,
+    ReadonlyPaths: StrList,
+    MaskedPaths: StrList,
+    StorageOpt: StrMap,
+    LogConfig: Obj,
+    RestartPolicy: Obj,
+    Init: z.nullable(Bool),
+    IOMaximumBandwidth: PosInt,
+    IOMaximumIOps: PosInt,
+  };
+  const byLower = new Map(Object.keys(byName).map((k) => [k.toLowerCase(), k]));
+  return { byName, byLower };
+}
 
 /** HostConfig keys the CPI owns: networks, lifecycle. */
 const FORBIDDEN = new Set(['networkmode', 'autoremove', 'links', 'containeridfile']);
 
-const FRIENDLY = {
-  cpus: z.number().check(z.gt(0)),
-  memory: z.int().check(z.gte(6)),
-  ephemeral_disk: z.int().check(z.gte(1)),
-  ports: z.array(z.union([z.string(), z.int(), Obj])),
-  privileged: Bool,
-  force_start_with_systemd: Bool,
-  force_start_without_systemd: Bool,
-  force_lxcfs_enabled: Bool,
-  force_lxcfs_disabled: Bool,
-} as const;
-type FriendlyKey = keyof typeof FRIENDLY;
+function friendlySchemas() {
+  return {
+    cpus: z.number().check(z.gt(0)),
+    memory: z.int().check(z.gte(6)),
+    ephemeral_disk: z.int().check(z.gte(1)),
+    ports: z.array(z.union([z.string(), z.int(), z.record(z.string(), z.unknown())])),
+    privileged: z.boolean(),
+    force_start_with_systemd: z.boolean(),
+    force_start_without_systemd: z.boolean(),
+    force_lxcfs_enabled: z.boolean(),
+    force_lxcfs_disabled: z.boolean(),
+  } as const;
+}
+const FRIENDLY_KEYS = new Set(['cpus', 'memory', 'ephemeral_disk', 'ports', 'privileged', 'force_start_with_systemd', 'force_start_without_systemd', 'force_lxcfs_enabled', 'force_lxcfs_disabled']);
+type FriendlyKey = keyof ReturnType<typeof friendlySchemas>;
 
 export interface VmProperties {
   cpus?: number;
@@ -135,18 +143,20 @@ function check<T>(key: string, schema: z.ZodMiniType<T>, value: unknown): T {
 export function parseVmProperties(cp: CloudProperties): VmProperties {
   const out: VmProperties = { ports: [], hostConfig: {}, warnings: [] };
   const friendly: Partial<Record<FriendlyKey, unknown>> = {};
+  const FRIENDLY = friendlySchemas();
+  const docker = hostConfigSchemas();
   for (const [key, value] of Object.entries(cp)) {
     if (value === null || value === undefined) continue;
-    if (Object.prototype.hasOwnProperty.call(FRIENDLY, key)) {
+    if (FRIENDLY_KEYS.has(key)) {
       friendly[key as FriendlyKey] = check(key, FRIENDLY[key as FriendlyKey] as z.ZodMiniType, value);
       continue;
     }
     const lower = key.toLowerCase();
     if (FORBIDDEN.has(lower)) fail(`${key} is managed by the CPI and cannot be set`);
-    const docker = HOST_CONFIG_BY_LOWER.get(lower);
-    if (docker) {
-      if (docker in out.hostConfig) fail(`${key} is given twice (in different spellings)`);
-      out.hostConfig[docker] = check(key, HOST_CONFIG[docker] as z.ZodMiniType, value);
+    const dockerKey = docker.byLower.get(lower);
+    if (dockerKey) {
+      if (dockerKey in out.hostConfig) fail(`${key} is given twice (in different spellings)`);
+      out.hostConfig[dockerKey] = check(key, docker.byName[dockerKey] as z.ZodMiniType, value);
       continue;
     }
     // Other CPIs' keys in a shared vm_type are harmless; a typo is worth a warning in the task log.

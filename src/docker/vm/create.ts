@@ -6,12 +6,13 @@
  */
 import type { CreateVmInput, CreateVmResult } from '../../cpi/backend';
 import { VMCreationFailed } from '../../rpc/errors';
-import { ephemeralVolumeName, newVmCid } from '../cids';
+import { ephemeralVolumeName } from '../cids';
+import { newVmCid } from '../new-cids';
 import type { DockerContext } from '../context';
-import { EngineError, seg } from '../engine/client';
+import { isEngineError, seg, type EngineError } from '../engine/client';
 import type { ContainerCreateBody, ImageInspect, MountSpec, NetworkInspect } from '../engine/types';
 import { L, tagLabels } from '../labels';
-import { ensureNetwork, inspectNetwork, removeIfUnused } from '../network/docker-networks';
+import { ensureNetwork, removeIfUnused } from '../network/docker-networks';
 import { dnsServers, planNetworks, type NetworkPlan } from '../network/plan';
 import { agentNetworks, observedNetworks, resultNetworks } from '../network/results';
 import { buildAgentSettings } from '../settings/agent-settings';
@@ -46,7 +47,7 @@ async function prepare(ctx: DockerContext, input: CreateVmInput): Promise<Prepar
   for (const w of [...props.warnings, ...plans.flatMap((p) => p.warnings)]) ctx.log.warn(w);
   const image = await inspectImage(ctx, input.stemcellCid);
   if (!image) throw new VMCreationFailed(`stemcell '${input.stemcellCid}' not found: no such image on the Docker engine`);
-  const [info, detected] = await Promise.all([ctx.engineInfo(), initOf(ctx, image)]);
+  const detected = await initOf(ctx, image);
   const start = chooseStartMode({
     detected,
     imageHasCommand: (image.Config?.Cmd?.length ?? 0) > 0 || (image.Config?.Entrypoint?.length ?? 0) > 0,
@@ -55,8 +56,11 @@ async function prepare(ctx: DockerContext, input: CreateVmInput): Promise<Prepar
     stemcell: input.stemcellCid,
   });
   const limits = { ...props.hostConfig, ...resourceLimits(props) };
-  checkCapacity(limits, props, info);
-  return { props, plans, image, start, limits, cgroupVersion: info.CgroupVersion };
+  // The engine's capacity and cgroup version matter only for limits and systemd: skip the call otherwise.
+  const needInfo = start.mode === 'systemd' || (['NanoCpus', 'CpuQuota', 'Memory', 'PidsLimit'] as const).some((k) => limits[k] !== undefined);
+  const info = needInfo ? await ctx.engineInfo() : undefined;
+  if (info) checkCapacity(limits, props, info);
+  return { props, plans, image, start, limits, cgroupVersion: info?.CgroupVersion };
 }
 
 function ipHolder(net: NetworkInspect, ip: string): string | undefined {
@@ -67,16 +71,6 @@ function ipHolder(net: NetworkInspect, ip: string): string | undefined {
   return undefined;
 }
 
-/** A static IP held by a running container is refused before anything else is created. */
-async function checkStaticIps(ctx: DockerContext, plans: readonly NetworkPlan[]): Promise<void> {
-  for (const p of plans) {
-    if (p.type !== 'manual' || !p.ip) continue;
-    const net = await inspectNetwork(ctx, p.docker);
-    const holder = net && ipHolder(net, p.ip);
-    if (holder) throw new VMCreationFailed(`ip ${p.ip} of network '${p.boshName}' is already used by container ${holder} on Docker network ${p.docker}`);
-  }
-}
-
 async function createContainer(ctx: DockerContext, name: string, body: ContainerCreateBody): Promise<string> {
   const r = await ctx.engine.request<{ Id: string; Warnings?: string[] }>('POST', '/containers/create', { query: { name }, body });
   for (const w of r.Warnings ?? []) if (w) ctx.log.warn(`engine: ${w}`);
@@ -84,7 +78,7 @@ async function createContainer(ctx: DockerContext, name: string, body: Container
 }
 
 function bindSourceMissing(e: unknown): boolean {
-  return e instanceof EngineError && /bind source path does not exist/i.test(e.engineMessage);
+  return isEngineError(e) && /bind source path does not exist/i.test(e.engineMessage);
 }
 
 async function attempt(ctx: DockerContext, input: CreateVmInput, p: Prepared, extraMounts: VmMountProvider[]): Promise<CreateVmResult> {
@@ -104,8 +98,10 @@ async function attempt(ctx: DockerContext, input: CreateVmInput, p: Prepared, ex
       const n = await ensureNetwork(ctx, plan);
       plan.docker = n.name;
       if (n.created) undo.push(`remove network ${n.name}`, () => removeIfUnused(ctx, n.id));
+      // A static IP a running container holds is refused before the container is made.
+      const holder = plan.ip && ipHolder(n.network, plan.ip);
+      if (holder) throw new VMCreationFailed(`ip ${plan.ip} of network '${plan.boshName}' is already used by container ${holder} on Docker network ${plan.docker}`);
     }
-    await checkStaticIps(ctx, plans);
 
     const volume = ephemeralVolumeName(cid);
     await ctx.engine.request('POST', '/volumes/create', {

@@ -4,7 +4,7 @@ import type { Metadata } from '../../cpi/schemas';
 import { VMNotFound } from '../../rpc/errors';
 import { ephemeralVolumeName, isDockerName } from '../cids';
 import type { DockerContext } from '../context';
-import { EngineError, isNotFound, seg } from '../engine/client';
+import { isEngineError, isNotFound, seg } from '../engine/client';
 import type { ContainerInspect } from '../engine/types';
 import { L } from '../labels';
 import { removeIfUnused } from '../network/docker-networks';
@@ -24,7 +24,7 @@ async function ignoreMissing(p: Promise<unknown>): Promise<void> {
   try {
     await p;
   } catch (e) {
-    if (!isNotFound(e) && !(e instanceof EngineError && e.statusCode === 304)) throw e;
+    if (!isNotFound(e) && !(isEngineError(e) && e.statusCode === 304)) throw e;
   }
 }
 

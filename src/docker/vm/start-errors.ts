@@ -1,13 +1,13 @@
 /** What the engine says when a VM's container cannot be created or started, said for BOSH. */
 import { isBoshError, VMCreationFailed } from '../../rpc/errors';
-import { EngineError } from '../engine/client';
+import { isEngineError } from '../engine/client';
 import type { NetworkPlan } from '../network/plan';
 
 /** A network removed by a concurrent delete_vm between ensuring it and starting: try again. */
 export class NetworkVanished extends Error {}
 
 export function startFailure(e: unknown, p: { cid: string; privileged: boolean; plans: readonly NetworkPlan[] }): Error {
-  if (!(e instanceof EngineError)) return e as Error;
+  if (!isEngineError(e)) return e as Error;
   const m = e.engineMessage;
   if (/network .* not found/i.test(m)) return new NetworkVanished(m);
   if (/address already in use/i.test(m) && !/bind/i.test(m)) {
@@ -30,6 +30,6 @@ export function asCreationFailure(e: unknown): Error {
     if (e.boshType === 'Bosh::Clouds::VMCreationFailed') return e as unknown as Error;
     return new VMCreationFailed(e.message, e.okToRetry);
   }
-  if (e instanceof EngineError) return new VMCreationFailed(`the Docker engine refused: ${e.engineMessage}`, e.statusCode >= 500);
+  if (isEngineError(e)) return new VMCreationFailed(`the Docker engine refused: ${e.engineMessage}`, e.statusCode >= 500);
   return new VMCreationFailed(e instanceof Error ? e.message : String(e));
 }

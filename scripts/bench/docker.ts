@@ -1,0 +1,118 @@
+/** Benchmark sections for the Docker backend, each beside the same engine work done with the docker CLI. */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { buildStemcell } from '../../tests/helpers/stemcell';
+import { cpi, sh } from './process';
+import type { Ctx, Section } from './types';
+
+const LABEL = 'io.bosh-container-cpi.bench';
+const SUBNET = '10.212.0';
+
+export interface DockerBenchCtx extends Ctx {
+  config: string;
+  stemcell: string;
+  network: string;
+  vm: string;
+  seq: number;
+}
+
+function req(method: string, args: unknown[]) {
+  return { method, arguments: args, context: { director_uuid: 'bench' }, api_version: 2 };
+}
+
+export async function dockerSetup(): Promise<DockerBenchCtx> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cpi-bench-'));
+  const config = path.join(dir, 'cpi.json');
+  fs.writeFileSync(
+    config,
+    JSON.stringify({ agent: { mbus: 'https://mbus:p@0.0.0.0:6868' }, privileged: false, state_dir: path.join(dir, 'state'), labels: { [LABEL]: 'true' }, stop_timeout_seconds: 10 }),
+  );
+  const sc = await buildStemcell({ init: 'runit' }, dir);
+  const stemcell = cpi(req('create_stemcell', [sc.imagePath, sc.cloudProperties]), ['-configPath', config]) as string;
+  const network = `bosh-bench-${process.pid}`;
+  sh('docker', ['network', 'create', '--label', `${LABEL}=true`, '--subnet', `${SUBNET}.0/24`, '--gateway', `${SUBNET}.1`, network]);
+  const [vm] = cpi(req('create_vm', ['bench-agent', stemcell, {}, { default: net(2) }, [], {}]), ['-configPath', config]) as [string];
+  return { config, stemcell, network, vm, seq: 10 };
+}
+
+function net(host: number): Record<string, unknown> {
+  return { type: 'manual', ip: `${SUBNET}.${host}`, netmask: '255.255.255.0', gateway: `${SUBNET}.1`, dns: [`${SUBNET}.1`], default: ['dns', 'gateway'], cloud_properties: { name: `bosh-bench-${process.pid}` } };
+}
+
+export function dockerTeardown(c: Ctx): void {
+  const ctx = c as DockerBenchCtx;
+  cpi(req('delete_vm', [ctx.vm]), ['-configPath', ctx.config]);
+  cpi(req('delete_stemcell', [ctx.stemcell]), ['-configPath', ctx.config]);
+  for (const kind of ['container', 'volume', 'network']) {
+    const ids = spawnSync('docker', [kind, 'ls', '-q', ...(kind === 'container' ? ['-a'] : []), '--filter', `label=${LABEL}=true`], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+    for (const id of ids) spawnSync('docker', [kind, 'rm', '-f', id]);
+  }
+}
+
+/** The next free address in the bench subnet, cycling (VMs are deleted right after). */
+function nextHost(ctx: DockerBenchCtx): number {
+  ctx.seq = ctx.seq >= 250 ? 10 : ctx.seq + 1;
+  return ctx.seq;
+}
+
+export const vmSection: Section = {
+  key: 'vm',
+  title: 'VMs (Docker backend)',
+  runs: Number(process.env['BENCH_VM_RUNS'] ?? 15),
+  setup: dockerSetup,
+  teardown: dockerTeardown,
+  cases: [
+    { name: 'node -e 0', run: () => void spawnSync(process.execPath, ['-e', '0']) },
+    {
+      name: 'has_vm',
+      floor: 'node -e 0',
+      run: (c) => void cpi(req('has_vm', [(c as DockerBenchCtx).vm]), ['-configPath', (c as DockerBenchCtx).config]),
+      target: (ms, m) => ({ text: '≤ node + 25 ms', met: ms <= (m.get('node -e 0') ?? 0) + 25 }),
+    },
+    {
+      // The engine operations create_vm and delete_vm make, one docker CLI call each.
+      name: 'docker CLI: the same 13 operations',
+      run: (c) => {
+        const ctx = c as DockerBenchCtx;
+        const name = `bench-floor-${process.pid}-${ctx.seq}`;
+        const vol = `vol-eph-${name}`;
+        sh('docker', ['image', 'inspect', ctx.stemcell]);
+        sh('docker', ['network', 'inspect', ctx.network]);
+        sh('docker', ['volume', 'create', '--label', `${LABEL}=true`, vol]);
+        sh('docker', ['create', '--name', name, '--label', `${LABEL}=true`, '--label', `bosh.cpi.vm-cid=${name}`, '--network', ctx.network, '--ip', `${SUBNET}.${nextHost(ctx)}`, '--mount', `type=volume,source=${vol},target=/var/vcap/data`, '--entrypoint', '/bin/sh', ctx.stemcell, '-c', 'exec env -i "$1"', 'x', '/usr/sbin/runsvdir-start']);
+        sh('docker', ['start', name]);
+        sh('docker', ['inspect', name]);
+        sh('docker', ['ps', '-a', '-q', '--filter', `label=bosh.cpi.vm-cid=${name}`]);
+        sh('docker', ['inspect', name]);
+        sh('docker', ['stop', '-t', '10', name]);
+        sh('docker', ['rm', '-f', '-v', name]);
+        sh('docker', ['volume', 'rm', vol]);
+        sh('docker', ['network', 'inspect', ctx.network]);
+        sh('docker', ['image', 'inspect', ctx.stemcell]);
+      },
+    },
+    {
+      name: 'docker CLI: minimal (create, start, stop, rm)',
+      run: (c) => {
+        const ctx = c as DockerBenchCtx;
+        const name = `bench-min-${process.pid}-${ctx.seq}`;
+        sh('docker', ['create', '--name', name, '--label', `${LABEL}=true`, '--network', ctx.network, '--ip', `${SUBNET}.${nextHost(ctx)}`, '--entrypoint', '/bin/sh', ctx.stemcell, '-c', 'exec env -i "$1"', 'x', '/usr/sbin/runsvdir-start']);
+        sh('docker', ['start', name]);
+        sh('docker', ['stop', '-t', '10', name]);
+        sh('docker', ['rm', '-f', '-v', name]);
+      },
+    },
+    {
+      name: 'create_vm + delete_vm',
+      floor: 'docker CLI: the same 13 operations',
+      run: (c) => {
+        const ctx = c as DockerBenchCtx;
+        const [cid] = cpi(req('create_vm', ['bench', ctx.stemcell, {}, { default: net(nextHost(ctx)) }, [], {}]), ['-configPath', ctx.config]) as [string];
+        cpi(req('delete_vm', [cid]), ['-configPath', ctx.config]);
+      },
+      target: (ms, m) => ({ text: '≤ 1.1× docker CLI', met: ms <= 1.1 * (m.get('docker CLI: the same 13 operations') ?? 0) }),
+    },
+  ],
+};
