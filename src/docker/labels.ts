@@ -14,6 +14,13 @@ export const L = {
   ephemeralVolume: 'bosh.cpi.ephemeral-volume',
   kind: 'bosh.cpi.kind',
   sizeMiB: 'bosh.cpi.size-mib',
+  /** How a persistent disk stores its data: image (ext4 file, sized) or directory. */
+  backing: 'bosh.cpi.backing',
+  /** How disks reach a VM: host (the CPI mounts), helper (a helper container mounts), recreate. */
+  diskMode: 'bosh.cpi.disk-mode',
+  snapshotOf: 'bosh.cpi.snapshot-of',
+  /** Prefix for snapshot metadata: bosh.snapshot.<key>. */
+  snapshotPrefix: 'bosh.snapshot.',
   networkOrigin: 'bosh.cpi.network-origin',
   /** JSON map of BOSH network name → Docker network name, on VM containers. */
   networks: 'bosh.cpi.networks',

@@ -34,3 +34,51 @@ export async function pullImage(ctx: DockerContext, ref: string): Promise<void> 
     });
   });
 }
+
+export interface HelperSpec {
+  image: string;
+  cmd: string[];
+  mounts: Array<Record<string, unknown>>;
+  capAdd?: string[];
+  labels: Record<string, string>;
+}
+
+/** Splits the engine's multiplexed stdout/stderr frames (8-byte headers) into text. */
+function demux(buf: Buffer): string {
+  let out = '';
+  for (let i = 0; i + 8 <= buf.length; ) {
+    const size = buf.readUInt32BE(i + 4);
+    out += buf.subarray(i + 8, i + 8 + size).toString('utf8');
+    i += 8 + size;
+  }
+  return out;
+}
+
+/**
+ * Runs a short-lived helper container to completion and removes it: mounts on a Docker host the
+ * CPI cannot reach itself. Returns the exit code and the combined output.
+ */
+export async function runHelper(ctx: DockerContext, spec: HelperSpec): Promise<{ code: number; output: string }> {
+  const docker = await dockerode(ctx);
+  const container = await docker.createContainer({
+    Image: spec.image,
+    Entrypoint: [],
+    Cmd: spec.cmd,
+    Labels: spec.labels,
+    NetworkDisabled: true,
+    HostConfig: {
+      Mounts: spec.mounts as never,
+      CapAdd: spec.capAdd,
+      SecurityOpt: ['apparmor=unconfined'],
+      NetworkMode: 'none',
+    },
+  });
+  try {
+    await container.start();
+    const { StatusCode } = (await container.wait()) as { StatusCode: number };
+    const logs = (await container.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
+    return { code: StatusCode, output: demux(Buffer.isBuffer(logs) ? logs : Buffer.from(String(logs))).trim() };
+  } finally {
+    await container.remove({ force: true, v: true }).catch(() => undefined);
+  }
+}

@@ -11,47 +11,14 @@
  * moved to another machine), the settings are read back from the container.
  */
 import * as fs from 'node:fs';
-import { Readable } from 'node:stream';
-import { loadChunk } from '../../runtime/chunks';
 import { CloudError } from '../../rpc/errors';
 import type { DockerContext } from '../context';
-import { isNotFound, seg } from '../engine/client';
 import type { MountSpec } from '../engine/types';
+import { readContainerFile, writeContainerFiles } from './archive';
 import type { AgentSettings } from './agent-settings';
 import { writeInPlace } from './file';
 
 export type Delivery = 'bind' | 'archive';
-
-function pack(entries: Array<{ name: string; content: Buffer }>): Promise<Buffer> {
-  const p = loadChunk('tar').pack();
-  for (const e of entries) p.entry({ name: e.name, mode: 0o600, mtime: new Date() }, e.content);
-  p.finalize();
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    p.on('data', (c: unknown) => chunks.push(c as Buffer));
-    p.on('end', () => resolve(Buffer.concat(chunks)));
-    p.on('error', reject);
-  });
-}
-
-function firstFileOfTar(stream: NodeJS.ReadableStream): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const x = loadChunk('tar').extract();
-    let found: Buffer | undefined;
-    x.on('entry', (header, body, next) => {
-      const chunks: Buffer[] = [];
-      body.on('data', (c: unknown) => chunks.push(c as Buffer));
-      body.on('end', () => {
-        if (!found && header.type === 'file') found = Buffer.concat(chunks);
-        next();
-      });
-      body.resume();
-    });
-    x.on('finish', () => resolve(found));
-    x.on('error', reject);
-    stream.pipe(x);
-  });
-}
 
 export class SettingsStore {
   constructor(private readonly ctx: DockerContext) {}
@@ -77,14 +44,8 @@ export class SettingsStore {
   }
 
   private async putArchive(containerId: string, content: Buffer): Promise<void> {
-    // One tar at "/" with the full paths: the engine creates missing parent directories.
-    const body = await pack(this.paths.map((p) => ({ name: p.replace(/^\/+/, ''), content })));
     try {
-      await this.ctx.engine.request('PUT', `/containers/${seg(containerId)}/archive`, {
-        query: { path: '/' },
-        body: Readable.from([body]),
-        headers: { 'Content-Type': 'application/x-tar', 'Content-Length': String(body.length) },
-      });
+      await writeContainerFiles(this.ctx, containerId, this.paths.map((path) => ({ path, content })));
     } catch (e) {
       throw new CloudError(`cannot write the agent settings into container ${containerId}: ${(e as Error).message}`, { cause: e });
     }
@@ -98,18 +59,12 @@ export class SettingsStore {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
     const path = this.paths[0] as string;
-    try {
-      const res = await this.ctx.engine.stream('GET', `/containers/${seg(containerId)}/archive`, { query: { path } });
-      const file = await firstFileOfTar(res);
-      if (!file) throw new CloudError(`container ${containerId} has no agent settings at ${path}`);
-      const settings = JSON.parse(file.toString('utf8')) as AgentSettings;
-      this.ctx.state.createVmDir(vmCid);
-      writeInPlace(this.ctx.state.settingsFile(vmCid), JSON.stringify(settings));
-      return settings;
-    } catch (e) {
-      if (isNotFound(e)) throw new CloudError(`container ${containerId} has no agent settings at ${path}`);
-      throw e;
-    }
+    const file = await readContainerFile(this.ctx, containerId, path);
+    if (!file) throw new CloudError(`container ${containerId} has no agent settings at ${path}`);
+    const settings = JSON.parse(file.toString('utf8')) as AgentSettings;
+    this.ctx.state.createVmDir(vmCid);
+    writeInPlace(this.ctx.state.settingsFile(vmCid), JSON.stringify(settings));
+    return settings;
   }
 }
 

@@ -59,36 +59,42 @@ async function mustFind(ctx: DockerContext, cid: string): Promise<ContainerInspe
 }
 
 /** The BOSH network → Docker network map create_vm recorded on the container. */
-export function networkMap(c: ContainerInspect): Record<string, string> {
+function networkMapOf(labels: Record<string, string>): Record<string, string> {
   try {
-    return JSON.parse(c.Config?.Labels?.[L.networks] ?? '{}') as Record<string, string>;
+    return JSON.parse(labels[L.networks] ?? '{}') as Record<string, string>;
   } catch {
     return {};
   }
 }
 
-/** Dynamic addresses can change when a container restarts: the settings take the new ones. */
-async function refreshDynamicAddresses(ctx: DockerContext, cid: string, c: ContainerInspect): Promise<void> {
+/**
+ * A restarted container can get new dynamic addresses, a recreated one new MACs too: the
+ * settings take what the engine reports now. Static addresses are the manifest's and stay.
+ */
+export async function refreshObservedNetworks(ctx: DockerContext, cid: string, containerId: string, labels: Record<string, string>): Promise<void> {
   const store = new SettingsStore(ctx);
-  const settings = await store.read(cid, c.Id);
-  const map = networkMap(c);
-  const dynamic = Object.entries(settings.networks).filter(([, n]) => n.type === 'dynamic');
-  if (dynamic.length === 0) return;
-  const plans = dynamic.map(
-    ([boshName, n]) => ({ boshName, type: 'dynamic', docker: map[boshName] ?? '', spec: { ...n, ip: undefined, netmask: undefined, gateway: undefined } }) as unknown as NetworkPlan,
-  );
-  const observed = observedNetworks(plans, await inspectContainer(ctx, c.Id));
-  const changed = dynamic.some(([name, n]) => observed[name]?.ip !== n.ip);
+  const settings = await store.read(cid, containerId);
+  const map = networkMapOf(labels);
+  const plans = Object.entries(settings.networks).map(([boshName, n]) => {
+    const dynamic = n.type === 'dynamic';
+    const spec = dynamic ? { ...n, ip: undefined, netmask: undefined, gateway: undefined } : n;
+    return { boshName, type: dynamic ? 'dynamic' : 'manual', docker: map[boshName] ?? '', ip: dynamic ? undefined : n.ip, spec } as unknown as NetworkPlan;
+  });
+  const observed = agentNetworks(observedNetworks(plans, await inspectContainer(ctx, containerId)));
+  const changed = Object.entries(observed).some(([name, n]) => {
+    const before = settings.networks[name] as Record<string, unknown> | undefined;
+    return before?.['ip'] !== n.ip || before?.['mac'] !== (n as Record<string, unknown>)['mac'];
+  });
   if (!changed) return;
-  const delivery = (c.Config?.Labels?.[L.settingsDelivery] as Delivery | undefined) ?? 'bind';
-  await store.write(cid, { ...settings, networks: { ...settings.networks, ...agentNetworks(observed) } }, delivery, c.Id);
+  const delivery = (labels[L.settingsDelivery] as Delivery | undefined) ?? 'bind';
+  await store.write(cid, { ...settings, networks: { ...settings.networks, ...observed } }, delivery, containerId);
 }
 
 /** A real restart, with the grace period; the settings file stays in place. */
 export async function rebootVm(ctx: DockerContext, cid: string): Promise<void> {
   const c = await mustFind(ctx, cid);
   await ctx.engine.request('POST', `/containers/${seg(c.Id)}/restart`, { query: { t: ctx.config.stop_timeout_seconds } });
-  await refreshDynamicAddresses(ctx, cid, c);
+  await refreshObservedNetworks(ctx, cid, c.Id, c.Config?.Labels ?? {});
   ctx.log.info('rebooted VM', { cid });
 }
 
