@@ -206,3 +206,8 @@ export function nodeTarball(file: string, npmName: string, version: string, node
   // Level 1: the stand-in may be a whole node binary, and only its contents matter here.
   fs.writeFileSync(file, zlib.gzipSync(r.stdout, { level: 1 }));
 }
+
+/** Fails unless two files have the same bytes (jest's toEqual on large Buffers is far too slow). */
+export function expectSameBytes(actual: string, expected: string): void {
+  if (!fs.readFileSync(actual).equals(fs.readFileSync(expected))) throw new Error(`${actual} differs from ${expected}`);
+}
