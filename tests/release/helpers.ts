@@ -14,8 +14,17 @@ export const RENDER_RB = path.join(__dirname, 'render.rb');
 export const DIRECTOR_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
 export const INFO_REQUEST = '{"method":"info","arguments":[],"context":{}}';
 
+const created: string[] = [];
+
+/** A new temporary directory, removed by removeTmpDirs() (each test file's afterAll). */
 export function tmpDir(prefix: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `cpi-release-${prefix}-`));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `cpi-release-${prefix}-`));
+  created.push(dir);
+  return dir;
+}
+
+export function removeTmpDirs(): void {
+  for (const dir of created.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
 }
 
 /** Parses a YAML file with Ruby's Psych (aliases allowed, as BOSH allows them). */

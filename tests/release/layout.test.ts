@@ -9,7 +9,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { nodeBlobsFromSpec, RELEASE_NAME } from '../../scripts/release/layout';
 import { startFakeRegistry, type FakePackage, type FakeRegistry } from './fake-registry';
-import { expectSameBytes, nodeTarball, readYaml, ROOT, tmpDir } from './helpers';
+import { expectSameBytes, nodeTarball, readYaml, removeTmpDirs, ROOT, tmpDir } from './helpers';
+
+afterAll(removeTmpDirs);
 
 const NODE_SPEC = path.join(ROOT, 'packages', 'docker_cpi_node', 'spec');
 const BLOBS = nodeBlobsFromSpec(fs.readFileSync(NODE_SPEC, 'utf8'));

@@ -10,7 +10,9 @@ import { loadConfig } from '../../src/config/load';
 import type { Config } from '../../src/config/schema';
 import { RELEASE_NAME } from '../../scripts/release/layout';
 import { applyOps, get, type Op } from './go-patch';
-import { interpolate, jobSpec, readYaml, renderJob, ROOT } from './helpers';
+import { interpolate, jobSpec, readYaml, removeTmpDirs, renderJob, ROOT } from './helpers';
+
+afterAll(removeTmpDirs);
 
 const MANIFESTS = path.join(ROOT, 'manifests');
 type Obj = Record<string, unknown>;

@@ -19,12 +19,15 @@ import {
   hostPlatform,
   INFO_REQUEST,
   nodeTarball,
+  removeTmpDirs,
   renderJob,
   ROOT,
   runClean,
   tmpDir,
   writeScript,
 } from './helpers';
+
+afterAll(removeTmpDirs);
 
 const INFO_RESPONSE = '{"result":{"stemcell_formats":["warden-tar","general-tar","docker-light"],"api_version":2},"error":null,"log":""}';
 

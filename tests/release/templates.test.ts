@@ -8,7 +8,18 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadConfig } from '../../src/config/load';
 import type { Config } from '../../src/config/schema';
-import { JOB_DIR, jobSpec, readJson, renderJob, renderJobRaw, tmpDir, writeScript } from './helpers';
+import {
+  JOB_DIR,
+  jobSpec,
+  readJson,
+  removeTmpDirs,
+  renderJob,
+  renderJobRaw,
+  tmpDir,
+  writeScript,
+} from './helpers';
+
+afterAll(removeTmpDirs);
 
 const TLS = {
   ca: '-----BEGIN CERTIFICATE-----\nCA-SECRET-MARKER\n-----END CERTIFICATE-----\n',
