@@ -1,0 +1,197 @@
+/**
+ * manifests/: the ops file applies to a bosh.yml-shaped manifest and composes with the ops files
+ * written for the Go Docker CPI; the create-env example exposes the agent on 127.0.0.1 only; the
+ * cloud-config is complete; and every docker_cpi property block in them renders into a
+ * configuration the CPI accepts.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { loadConfig } from '../../src/config/load';
+import type { Config } from '../../src/config/schema';
+import { RELEASE_NAME } from '../../scripts/release/layout';
+import { applyOps, get, type Op } from './go-patch';
+import { interpolate, jobSpec, readYaml, removeTmpDirs, renderJob, ROOT } from './helpers';
+
+afterAll(removeTmpDirs);
+
+const MANIFESTS = path.join(ROOT, 'manifests');
+type Obj = Record<string, unknown>;
+
+/** Stand-ins for the variables a vars store or -v would give. */
+const VARS: Obj = {
+  cpi_release_tarball: '/tmp/bosh-container-cpi.tgz',
+  docker_host: 'tcp://192.0.2.10:4243',
+  docker_tls: {
+    ca: '-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n',
+    certificate: '-----BEGIN CERTIFICATE-----\nCERT\n-----END CERTIFICATE-----\n',
+    private_key: '-----BEGIN RSA PRIVATE KEY-----\nKEY\n-----END RSA PRIVATE KEY-----\n',
+  },
+  network: 'bosh',
+  internal_ip: '10.245.0.10',
+  internal_cidr: '10.245.0.0/16',
+  internal_gw: '10.245.0.1',
+  director_name: 'docker',
+  mbus_bootstrap_password: 'mbus-password',
+  mbus_bootstrap_ssl: { ca: 'CA', certificate: 'CERT', private_key: 'KEY' },
+};
+
+/** The CPI configuration a docker_cpi property block renders to. */
+function configOf(properties: Obj): Config {
+  const dir = renderJob({ docker_cpi: properties });
+  return loadConfig({ file: path.join(dir, 'config', 'cpi.json'), env: {} }).config;
+}
+
+/** A manifest with the structure of bosh-deployment's bosh.yml where the ops files touch it. */
+const BOSH_YML = {
+  name: 'bosh',
+  releases: [{ name: 'bosh', version: '1' }, { name: 'bpm', version: '1' }],
+  resource_pools: [{ name: 'vms', network: 'default', env: { bosh: { mbus: { cert: '((mbus_bootstrap_ssl))' } } } }],
+  disk_pools: [{ name: 'disks', disk_size: 65536 }],
+  networks: [{ name: 'default', type: 'manual', subnets: [{ range: '((internal_cidr))', gateway: '((internal_gw))', static: ['((internal_ip))'] }] }],
+  instance_groups: [
+    {
+      name: 'bosh',
+      instances: 1,
+      jobs: [{ name: 'bpm', release: 'bpm' }, { name: 'director', release: 'bosh' }],
+      resource_pool: 'vms',
+      networks: [{ name: 'default', static_ips: ['((internal_ip))'] }],
+      properties: { director: { address: '((internal_ip))', name: '((director_name))' } },
+    },
+  ],
+  cloud_provider: {
+    mbus: 'https://mbus:((mbus_bootstrap_password))@((internal_ip)):6868',
+    cert: '((mbus_bootstrap_ssl))',
+    properties: { agent: { mbus: 'https://mbus:((mbus_bootstrap_password))@0.0.0.0:6868' } },
+  },
+};
+
+describe('manifests/bosh-deployment-cpi.yml', () => {
+  const ops = readYaml<Op[]>(path.join(MANIFESTS, 'bosh-deployment-cpi.yml'));
+  const manifest = interpolate(applyOps(BOSH_YML, ops), VARS) as Obj;
+
+  test('adds the release and makes docker_cpi the CPI of create-env and of the Director', () => {
+    expect(get(manifest, `/releases/name=${RELEASE_NAME}`)).toEqual({ name: RELEASE_NAME, url: 'file:///tmp/bosh-container-cpi.tgz' });
+    expect(get(manifest, '/cloud_provider/template')).toEqual({ name: 'docker_cpi', release: RELEASE_NAME });
+    expect(get(manifest, '/instance_groups/name=bosh/properties/director/cpi_job')).toBe('docker_cpi');
+    expect(get(manifest, '/instance_groups/name=bosh/jobs/name=docker_cpi')).toEqual({ name: 'docker_cpi', release: RELEASE_NAME });
+    expect(get(manifest, '/resource_pools/name=vms/stemcell/url')).toMatch(/warden-boshlite-ubuntu-noble\.tgz$/);
+    expect(get(manifest, '/networks/name=default/subnets/0/cloud_properties')).toEqual({ name: 'bosh' });
+    expect(get(manifest, '/resource_pools/name=vms/cloud_properties/ports')).toEqual(expect.arrayContaining(['6868/tcp', '25555/tcp', '4222/tcp', '25250/tcp']));
+  });
+
+  test('names only jobs and releases that exist', () => {
+    const jobs = get(manifest, '/instance_groups/name=bosh/jobs') as Array<{ name: string; release: string }>;
+    const releases = (manifest['releases'] as Array<{ name: string }>).map((r) => r.name);
+    for (const j of jobs) expect(releases).toContain(j.release);
+    expect(jobSpec().name).toBe('docker_cpi');
+  });
+
+  test('renders both docker_cpi property blocks into valid CPI configurations', () => {
+    const director = configOf(get(manifest, '/instance_groups/name=bosh/properties/docker_cpi') as Obj);
+    expect(director.agent.mbus).toBe('nats://10.245.0.10:4222');
+    expect(director.docker).toMatchObject({ host: 'tcp://192.0.2.10:4243', tls: VARS['docker_tls'] });
+    expect(director.start_containers_with_systemd).toBe(true);
+    const createEnv = configOf(get(manifest, '/cloud_provider/properties/docker_cpi') as Obj);
+    expect(createEnv.agent.mbus).toBe('https://mbus:mbus-password@0.0.0.0:6868');
+    expect(createEnv.docker.tls).toEqual(VARS['docker_tls']);
+  });
+
+  test("keeps the paths the Go CPI's docker/unix-sock.yml ops file changes", () => {
+    // That ops file replaces the Director's docker host and removes both tls blocks; go-patch
+    // fails on a missing path, so these must exist for `-o docker/unix-sock.yml` to work.
+    const unixSock: Op[] = [
+      { type: 'replace', path: '/resource_pools/name=vms/cloud_properties/mounts?/-', value: { type: 'bind', source: '((docker_host))', target: '/var/run/docker.sock' } },
+      { type: 'replace', path: '/instance_groups/name=bosh/properties/docker_cpi/docker/host', value: 'unix:///var/run/docker.sock' },
+      { type: 'replace', path: '/instance_groups/name=bosh/properties/director/cpi_additional_volumes?', value: [{ path: '/var/run/docker.sock', writable: true }] },
+      { type: 'remove', path: '/instance_groups/name=bosh/properties/docker_cpi/docker/tls' },
+      { type: 'remove', path: '/cloud_provider/properties/docker_cpi/docker/tls' },
+    ];
+    const both = interpolate(applyOps(applyOps(BOSH_YML, ops), unixSock), { ...VARS, docker_host: 'unix:///var/run/docker.sock' }) as Obj;
+    const director = configOf(get(both, '/instance_groups/name=bosh/properties/docker_cpi') as Obj);
+    expect(director.docker.host).toBe('unix:///var/run/docker.sock');
+    expect(director.docker.tls ?? null).toBeNull();
+    expect(configOf(get(both, '/cloud_provider/properties/docker_cpi') as Obj).docker.host).toBe('unix:///var/run/docker.sock');
+  });
+});
+
+describe('manifests/create-env.yml', () => {
+  const raw = readYaml<Obj>(path.join(MANIFESTS, 'create-env.yml'));
+  const declared = new Set(((raw['variables'] as Array<{ name: string }>) ?? []).map((v) => v.name));
+  const manifest = interpolate(raw, VARS);
+
+  test('uses only variables it generates or that the README passes with -v', () => {
+    const used = new Set([...JSON.stringify(raw).matchAll(/\(\(([^()]+)\)\)/g)].map((m) => (m[1] as string).split('.')[0] as string));
+    const given = [...used].filter((v) => !declared.has(v)).sort();
+    expect(given).toEqual(['cpi_release_tarball', 'docker_host', 'network']);
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    for (const v of given) expect(readme).toContain(`-v ${v}=`);
+  });
+
+  test('is one VM with docker_cpi as the CPI, as bosh create-env requires', () => {
+    expect(manifest['instance_groups']).toHaveLength(1);
+    expect(get(manifest, '/instance_groups/0/instances')).toBe(1);
+    expect(get(manifest, '/cloud_provider/template')).toEqual({ name: 'docker_cpi', release: RELEASE_NAME });
+    expect(get(manifest, `/releases/name=${RELEASE_NAME}/url`)).toBe('file:///tmp/bosh-container-cpi.tgz');
+    const ip = get(manifest, '/instance_groups/0/networks/0/static_ips/0') as string;
+    expect(get(manifest, '/networks/name=default/subnets/0/static')).toContain(ip);
+  });
+
+  test("reaches the agent on 127.0.0.1:6868, published on the host's loopback only", () => {
+    const mbus = new URL(get(manifest, '/cloud_provider/mbus') as string);
+    expect([mbus.protocol, mbus.hostname, mbus.port]).toEqual(['https:', '127.0.0.1', '6868']);
+    const ports = get(manifest, '/resource_pools/name=vms/cloud_properties/ports') as string[];
+    expect(ports).toContain('127.0.0.1:6868:6868/tcp');
+    // Every published port is bound to loopback: nothing listens on the host's other addresses.
+    for (const p of ports) expect(p).toMatch(/^127\.0\.0\.1:\d+:\d+(\/tcp|\/udp)?$/);
+    // The agent's certificate must be valid for the address the CLI dials.
+    const ssl = (raw['variables'] as Array<{ name: string; options?: { alternative_names?: string[] } }>).find((v) => v.name === 'mbus_bootstrap_ssl');
+    expect(ssl?.options?.alternative_names).toContain('127.0.0.1');
+    expect(get(manifest, '/resource_pools/name=vms/cloud_properties')).toMatchObject({ cpus: 2, memory: 2048 });
+  });
+
+  test('its CPI properties render into a valid configuration with the agent listening on 6868', () => {
+    const config = configOf(get(manifest, '/cloud_provider/properties/docker_cpi') as Obj);
+    const agentMbus = new URL(config.agent.mbus as string);
+    expect([agentMbus.hostname, agentMbus.port]).toEqual(['0.0.0.0', '6868']);
+    expect(agentMbus.password).toBe(VARS['mbus_bootstrap_password']);
+    expect(config.docker.host).toBe(VARS['docker_host']);
+  });
+});
+
+describe('manifests/cloud-config.yml', () => {
+  const cc = interpolate(readYaml<Obj>(path.join(MANIFESTS, 'cloud-config.yml')), VARS);
+
+  test('has a manual network on a named Docker network', () => {
+    const net = get(cc, '/networks/name=default') as Obj;
+    expect(net['type']).toBe('manual');
+    const subnet = get(net, '/subnets/0') as Obj;
+    expect(subnet['cloud_properties']).toEqual({ name: 'bosh' });
+    expect(subnet).toMatchObject({ range: expect.any(String), gateway: expect.any(String) });
+  });
+
+  test('sizes vm_types with cpus and memory in MiB, and disk_types in MiB', () => {
+    const vmTypes = cc['vm_types'] as Array<{ name: string; cloud_properties: { cpus: number; memory: number } }>;
+    expect(vmTypes.length).toBeGreaterThan(0);
+    for (const t of vmTypes) {
+      expect(Number.isInteger(t.cloud_properties.cpus)).toBe(true);
+      // MiB, not bytes: the Go CPI's Memory counted bytes.
+      expect(t.cloud_properties.memory).toBeGreaterThanOrEqual(256);
+      expect(t.cloud_properties.memory).toBeLessThan(1 << 20);
+    }
+    for (const d of cc['disk_types'] as Array<{ disk_size: number }>) expect(d.disk_size).toBeGreaterThan(0);
+  });
+
+  test('compiles on a vm_type, network and az it defines', () => {
+    const c = cc['compilation'] as { vm_type: string; network: string; az: string };
+    expect(get(cc, `/vm_types/name=${c.vm_type}`)).toBeDefined();
+    expect(get(cc, `/networks/name=${c.network}`)).toBeDefined();
+    expect(get(cc, `/azs/name=${c.az}`)).toBeDefined();
+  });
+});
+
+describe('go-patch as used by these tests', () => {
+  test('fails on a path that does not exist, as bosh int does', () => {
+    expect(() => applyOps(BOSH_YML, [{ type: 'remove', path: '/cloud_provider/properties/docker_cpi/docker/tls' }])).toThrow(/not found/);
+    expect(() => applyOps(BOSH_YML, [{ type: 'replace', path: '/instance_groups/name=nope/jobs/-', value: {} }])).toThrow(/not found/);
+  });
+});
