@@ -88,7 +88,11 @@ describe('packages compiled as bosh create-env compiles them', () => {
     expect({ status: r.status, stderr: r.status === 0 ? '' : r.stderr }).toEqual({ status: 0, stderr: '' });
     const dist = fs.readdirSync(path.join(ROOT, 'dist')).filter((f) => f.endsWith('.js')).sort();
     const lib = path.join(r.installDir, 'lib');
-    expect(fs.readdirSync(lib).sort()).toEqual([...dist, 'package.json'].sort());
+    const installed = fs.readdirSync(lib);
+    expect(installed.filter((f) => !f.endsWith('.js.cache')).sort()).toEqual([...dist, 'package.json'].sort());
+    // Code caches trained with the release's node at packaging time (src/boot.ts).
+    expect(installed).toEqual(expect.arrayContaining(['core.js.cache', 'docker.js.cache']));
+    for (const c of installed.filter((f) => f.endsWith('.js.cache'))) expect(dist).toContain(c.replace(/\.cache$/, ''));
     for (const f of dist) expectSameBytes(path.join(lib, f), path.join(ROOT, 'dist', f));
     expect(JSON.parse(fs.readFileSync(path.join(lib, 'package.json'), 'utf8'))).toMatchObject({ type: 'commonjs' });
     expect(fs.existsSync(forbidden.log)).toBe(false);
