@@ -17,6 +17,7 @@ export const entryPoints = {
   docker: 'src/docker/index.ts',
   dockerode: 'src/docker/engine/dockerode.ts',
   vmCreate: 'src/docker/vm/create.ts',
+  disks: 'src/docker/disk/index.ts',
   stemcellImport: 'src/docker/stemcell/import.ts',
   tar: 'src/runtime/tar.ts',
 };

@@ -1,6 +1,6 @@
 /** The Docker backend: the CPI methods, each delegating to the module that owns it. */
 import type { CallContext, CpiBackend, CreateNetworkResult, CreateVmInput, CreateVmResult } from '../cpi/backend';
-import type { CloudProperties, Metadata, NetworkDefinition, VmResources } from '../cpi/schemas';
+import type { CloudProperties, DiskHint, Metadata, NetworkDefinition, VmResources } from '../cpi/schemas';
 import { loadChunk } from '../runtime/chunks';
 import { DockerContext } from './context';
 import { createNetwork, deleteNetwork } from './network/managed';
@@ -31,7 +31,15 @@ export class DockerBackend implements CpiBackend {
   }
 
   deleteVm(cid: string): Promise<void> {
-    return deleteVm(this.ctx, cid);
+    const disks = () => loadChunk('disks');
+    return deleteVm(this.ctx, cid, [
+      {
+        // Helper-mode disks are unmounted while the VM's image is still there to run the helper;
+        // the CPI's own host mounts go once the container (and its use of them) is gone.
+        beforeDelete: (vm, c) => disks().releaseDisks(this.ctx, vm, c),
+        afterDelete: (vm) => disks().releaseVmMounts(this.ctx, vm),
+      },
+    ]);
   }
 
   hasVm(cid: string): Promise<boolean> {
@@ -48,6 +56,50 @@ export class DockerBackend implements CpiBackend {
 
   async calculateVmCloudProperties(resources: VmResources): Promise<CloudProperties> {
     return cloudPropertiesFor(resources, await this.ctx.engineInfo());
+  }
+
+  createDisk(sizeMiB: number, cp: CloudProperties): Promise<string> {
+    return loadChunk('disks').createDisk(this.ctx, sizeMiB, cp);
+  }
+
+  deleteDisk(cid: string): Promise<void> {
+    return loadChunk('disks').deleteDisk(this.ctx, cid);
+  }
+
+  hasDisk(cid: string): Promise<boolean> {
+    return loadChunk('disks').hasDisk(this.ctx, cid);
+  }
+
+  attachDisk(vmCid: string, diskCid: string): Promise<DiskHint> {
+    return loadChunk('disks').attachDisk(this.ctx, vmCid, diskCid);
+  }
+
+  detachDisk(vmCid: string, diskCid: string): Promise<void> {
+    return loadChunk('disks').detachDisk(this.ctx, vmCid, diskCid);
+  }
+
+  getDisks(vmCid: string): Promise<string[]> {
+    return loadChunk('disks').getDisks(this.ctx, vmCid);
+  }
+
+  resizeDisk(cid: string, newSizeMiB: number): Promise<void> {
+    return loadChunk('disks').resizeDisk(this.ctx, cid, newSizeMiB);
+  }
+
+  updateDisk(cid: string, newSizeMiB: number, cp: CloudProperties): Promise<string | null> {
+    return loadChunk('disks').updateDisk(this.ctx, cid, newSizeMiB, cp);
+  }
+
+  setDiskMetadata(cid: string, md: Metadata): Promise<void> {
+    return loadChunk('disks').setDiskMetadata(this.ctx, cid, md);
+  }
+
+  snapshotDisk(cid: string, md: Metadata): Promise<string> {
+    return loadChunk('disks').snapshotDisk(this.ctx, cid, md);
+  }
+
+  deleteSnapshot(cid: string): Promise<void> {
+    return loadChunk('disks').deleteSnapshot(this.ctx, cid);
   }
 
   createNetwork(def: NetworkDefinition): Promise<CreateNetworkResult> {

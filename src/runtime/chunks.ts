@@ -16,6 +16,8 @@ export interface Chunks {
   docker: typeof import('../docker');
   /** dockerode, for image pulls and helper containers only. */
   dockerode: typeof import('../docker/engine/dockerode');
+  /** Persistent disks: attach/detach, volumes, snapshots, host mounts. */
+  disks: typeof import('../docker/disk');
   /** create_vm: building and starting a VM's container. */
   vmCreate: typeof import('../docker/vm/create');
   /** create_stemcell's streaming import (tar-stream, zlib). */
@@ -34,6 +36,7 @@ export function loadChunk<N extends ChunkName>(name: N): Chunks[N] {
       pino: () => require('../log/pino-sink'),
       docker: () => require('../docker'),
       dockerode: () => require('../docker/engine/dockerode'),
+      disks: () => require('../docker/disk'),
       vmCreate: () => require('../docker/vm/create'),
       stemcellImport: () => require('../docker/stemcell/import'),
       tar: () => require('./tar'),

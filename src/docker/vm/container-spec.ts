@@ -20,7 +20,8 @@ export interface ContainerSpecInput {
   start: StartConfig;
   primary: NetworkPlan | undefined;
   dns: string[];
-  ephemeralVolume: string;
+  /** The ephemeral disk: the VM's volume, or (sized) the host mount of the ext4 image in it. */
+  ephemeral: { volume: string } | { hostPath: string };
   /** Bind mounts of the agent settings file (empty when delivered through the archive API). */
   settingsMounts: MountSpec[];
   /** Further CPI mounts (the persistent-disk directory). */
@@ -51,7 +52,9 @@ function userMounts(props: VmProperties, reserved: Set<string>): { mounts: Mount
 export function containerSpec(i: ContainerSpecInput): ContainerCreateBody {
   const ports = portConfig(i.props.ports);
   const cpiMounts: MountSpec[] = [
-    { Type: 'volume', Source: i.ephemeralVolume, Target: EPHEMERAL_PATH } as MountSpec,
+    ('volume' in i.ephemeral
+      ? { Type: 'volume', Source: i.ephemeral.volume, Target: EPHEMERAL_PATH }
+      : { Type: 'bind', Source: i.ephemeral.hostPath, Target: EPHEMERAL_PATH }) as MountSpec,
     ...i.settingsMounts,
     ...i.extraMounts,
     ...i.start.mounts,

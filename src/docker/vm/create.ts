@@ -4,13 +4,15 @@
  * everything the call made (container, volume, state directory, networks it created) and
  * reports VMCreationFailed.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { CreateVmInput, CreateVmResult } from '../../cpi/backend';
 import { VMCreationFailed } from '../../rpc/errors';
 import { ephemeralVolumeName } from '../cids';
 import { newVmCid } from '../new-cids';
 import type { DockerContext } from '../context';
 import { isEngineError, seg, type EngineError } from '../engine/client';
-import type { ContainerCreateBody, ImageInspect, MountSpec, NetworkInspect } from '../engine/types';
+import type { ContainerCreateBody, ImageInspect, NetworkInspect, VolumeInspect } from '../engine/types';
 import { L, tagLabels } from '../labels';
 import { ensureNetwork, removeIfUnused } from '../network/docker-networks';
 import { dnsServers, planNetworks, type NetworkPlan } from '../network/plan';
@@ -25,11 +27,9 @@ import { checkCapacity, resourceLimits } from './resources';
 import { chooseStartMode, startConfig, type StartPlan } from './start-mode';
 import { asCreationFailure, NetworkVanished, startFailure } from './start-errors';
 import { Undo } from './undo';
-
-/** Hooks for later parts of the backend (persistent disks) to add mounts to every VM. */
-export interface VmMountProvider {
-  mounts(cid: string): Promise<MountSpec[]> | MountSpec[];
-}
+import { loopMount } from '../disk/host';
+import { createImage, imagePath } from '../disk/image';
+import { prepareDiskDir, releaseVmMounts, type DiskMode } from '../disk/vm-dir';
 
 interface Prepared {
   props: VmProperties;
@@ -81,7 +81,25 @@ function bindSourceMissing(e: unknown): boolean {
   return isEngineError(e) && /bind source path does not exist/i.test(e.engineMessage);
 }
 
-async function attempt(ctx: DockerContext, input: CreateVmInput, p: Prepared, extraMounts: VmMountProvider[]): Promise<CreateVmResult> {
+/**
+ * A sized ephemeral disk: an ext4 image in the VM's ephemeral volume, loop-mounted on the host
+ * and bound at /var/vcap/data. Only where the CPI mounts on the Docker host itself; elsewhere
+ * the size cannot be held, which the task log says.
+ */
+async function sizedEphemeral(ctx: DockerContext, cid: string, volumeDir: string, sizeMiB: number | undefined, mode: DiskMode): Promise<string | undefined> {
+  if (!sizeMiB) return undefined;
+  if (mode !== 'host' || !fs.existsSync(volumeDir)) {
+    ctx.log.warn(`ephemeral_disk: ${sizeMiB} MiB is not enforced: that needs the CPI on the Docker host as root, so /var/vcap/data has the host's free space`);
+    return undefined;
+  }
+  const image = imagePath(volumeDir);
+  await createImage(image, sizeMiB);
+  const mountPoint = path.join(ctx.state.vmDir(cid), 'ephemeral');
+  await loopMount(image, mountPoint);
+  return mountPoint;
+}
+
+async function attempt(ctx: DockerContext, input: CreateVmInput, p: Prepared): Promise<CreateVmResult> {
   const cid = newVmCid();
   const undo = new Undo(ctx.log);
   const store = new SettingsStore(ctx);
@@ -104,14 +122,18 @@ async function attempt(ctx: DockerContext, input: CreateVmInput, p: Prepared, ex
     }
 
     const volume = ephemeralVolumeName(cid);
-    await ctx.engine.request('POST', '/volumes/create', {
-      body: { Name: volume, Driver: 'local', Labels: ctx.labels({ [L.kind]: 'ephemeral', [L.vmCid]: cid }) },
+    const created = await ctx.engine.request<VolumeInspect>('POST', '/volumes/create', {
+      body: { Name: volume, Driver: 'local', Labels: ctx.labels({ [L.kind]: 'ephemeral', [L.vmCid]: cid, ...(p.props.ephemeralDiskMiB ? { [L.sizeMiB]: String(p.props.ephemeralDiskMiB) } : {}) }) },
     });
     undo.push(`remove volume ${volume}`, () => ctx.engine.request('DELETE', `/volumes/${seg(volume)}`, { query: { force: true } }));
 
-    const dns = dnsServers(plans);
+    // The persistent-disk directory, and with it the VM's disk mode (see disk/vm-dir.ts).
     let delivery: Delivery = ctx.config.settings_delivery === 'archive' ? 'archive' : 'bind';
-    const mounts = (await Promise.all(extraMounts.map((m) => m.mounts(cid)))).flat();
+    undo.push('release the VM\'s host mounts', () => releaseVmMounts(ctx, cid));
+    const disks = delivery === 'bind' ? await prepareDiskDir(ctx, cid, true) : { mode: 'recreate' as const, mounts: [] };
+    const ephemeral = await sizedEphemeral(ctx, cid, created.Mountpoint, p.props.ephemeralDiskMiB, disks.mode);
+
+    const dns = dnsServers(plans);
     const spec = (d: Delivery) =>
       containerSpec({
         cid,
@@ -123,6 +145,7 @@ async function attempt(ctx: DockerContext, input: CreateVmInput, p: Prepared, ex
           [L.stemcell]: input.stemcellCid,
           [L.initMode]: p.start.mode,
           [L.settingsDelivery]: d,
+          [L.diskMode]: d === 'bind' ? disks.mode : 'recreate',
           [L.ephemeralVolume]: volume,
           [L.networks]: JSON.stringify(Object.fromEntries(plans.map((x) => [x.boshName, x.docker]))),
         }),
@@ -133,9 +156,9 @@ async function attempt(ctx: DockerContext, input: CreateVmInput, p: Prepared, ex
         start: startConfig(p.start, { dns, cgroupVersion: p.cgroupVersion, mountCgroupfs: ctx.config.mount_cgroupfs }),
         primary: plans[0],
         dns,
-        ephemeralVolume: volume,
+        ephemeral: d === 'bind' && ephemeral ? { hostPath: ephemeral } : { volume },
         settingsMounts: d === 'bind' ? store.bindMounts(cid) : [],
-        extraMounts: mounts,
+        extraMounts: d === 'bind' ? disks.mounts : [],
         stopTimeout: ctx.config.stop_timeout_seconds,
       });
 
@@ -147,6 +170,7 @@ async function attempt(ctx: DockerContext, input: CreateVmInput, p: Prepared, ex
       if (!(bindSourceMissing(e) && ctx.config.settings_delivery === 'auto' && (e as EngineError).engineMessage.includes(ctx.state.root))) throw e;
       ctx.log.info('the engine cannot see the state directory; delivering agent settings through its archive API', { state_dir: ctx.state.root });
       delivery = 'archive';
+      await releaseVmMounts(ctx, cid);
       id = await createContainer(ctx, cid, spec(delivery));
     }
     undo.push(`remove container ${cid}`, () => ctx.engine.request('DELETE', `/containers/${seg(id)}`, { query: { force: true, v: true } }));
@@ -173,12 +197,12 @@ async function attempt(ctx: DockerContext, input: CreateVmInput, p: Prepared, ex
   }
 }
 
-export async function createVm(ctx: DockerContext, input: CreateVmInput, extraMounts: VmMountProvider[] = []): Promise<CreateVmResult> {
+export async function createVm(ctx: DockerContext, input: CreateVmInput): Promise<CreateVmResult> {
   try {
     const prepared = await prepare(ctx, input);
     for (let i = 1; ; i++) {
       try {
-        return await attempt(ctx, input, prepared, extraMounts);
+        return await attempt(ctx, input, prepared);
       } catch (e) {
         // A concurrent delete_vm removed an implicit network after this call ensured it.
         if (e instanceof NetworkVanished && i < 3) {

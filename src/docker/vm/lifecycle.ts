@@ -41,10 +41,11 @@ export async function deleteVm(ctx: DockerContext, cid: string, hooks: VmDeleteH
     await ignoreMissing(ctx.engine.request('POST', `/containers/${seg(c.Id)}/stop`, { query: { t: ctx.config.stop_timeout_seconds } }));
     await ignoreMissing(ctx.engine.request('DELETE', `/containers/${seg(c.Id)}`, { query: { force: true, v: true } }));
   }
+  // Host mounts (disks, a sized ephemeral disk) go first: the volume and directory under them next.
+  for (const h of hooks) await h.afterDelete?.(cid);
   const volume = c?.Config?.Labels?.[L.ephemeralVolume] ?? ephemeralVolumeName(cid);
   await ignoreMissing(ctx.engine.request('DELETE', `/volumes/${seg(volume)}`, { query: { force: true } }));
   ctx.state.removeVmDir(cid);
-  for (const h of hooks) await h.afterDelete?.(cid);
   if (c) {
     for (const net of Object.keys(c.NetworkSettings?.Networks ?? {})) await removeIfUnused(ctx, net);
     await collectDeletedStemcell(ctx, c.Image);

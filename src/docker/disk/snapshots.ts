@@ -1,0 +1,72 @@
+/**
+ * snapshot_disk / delete_snapshot. A snapshot is a volume (`snap-<uuid>`) holding a copy of the
+ * disk taken at that moment: an image-backed disk that is attached is frozen (fsfreeze) while
+ * its image is copied, so later writes cannot reach the copy and the copy is consistent. The
+ * snapshot metadata is recorded as labels (bosh.snapshot.<key>) on the volume.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Metadata } from '../../cpi/schemas';
+import { CloudError, DiskNotFound, NotSupported } from '../../rpc/errors';
+import type { DockerContext } from '../context';
+import { isNotFound, seg } from '../engine/client';
+import type { VolumeInspect } from '../engine/types';
+import { L } from '../labels';
+import { newSnapshotCid } from '../new-cids';
+import { mountedAt } from './attach';
+import { canMountOnHost, run } from './host';
+import { copyImage, imagePath, whileFrozen } from './image';
+import { diskDir } from './vm-dir';
+import { findDisk, inspectVolume } from './volumes';
+
+function metadataLabels(md: Metadata): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(md)) {
+    if (v === null || v === undefined) continue;
+    out[`${L.snapshotPrefix}${k}`] = typeof v === 'object' ? JSON.stringify(v) : String(v);
+  }
+  return out;
+}
+
+export async function snapshotDisk(ctx: DockerContext, diskCid: string, md: Metadata): Promise<string> {
+  const disk = await findDisk(ctx, diskCid);
+  if (!disk) throw new DiskNotFound(diskCid);
+  if (!canMountOnHost() || !fs.existsSync(disk.mountpoint)) {
+    throw new NotSupported('snapshot_disk: snapshots need the CPI on the Docker host as root');
+  }
+  const cid = newSnapshotCid();
+  const v = await ctx.engine.request<VolumeInspect>('POST', '/volumes/create', {
+    body: {
+      Name: cid,
+      Driver: 'local',
+      Labels: ctx.labels({ ...metadataLabels(md), [L.kind]: 'snapshot', [L.snapshotOf]: diskCid, [L.backing]: disk.backing, 'bosh.cpi.created-at': new Date().toISOString() }),
+    },
+  });
+  try {
+    if (disk.backing === 'image') {
+      const vm = mountedAt(ctx, diskCid);
+      const copy = () => copyImage(imagePath(disk.mountpoint), imagePath(v.Mountpoint));
+      if (vm) await whileFrozen(path.join(diskDir(ctx, vm), diskCid), copy);
+      else await copy();
+    } else {
+      await run('cp', ['-a', '--reflink=auto', `${disk.mountpoint}/.`, v.Mountpoint], 3_600_000);
+    }
+  } catch (e) {
+    await ctx.engine.request('DELETE', `/volumes/${seg(cid)}`, { query: { force: true } }).catch(() => undefined);
+    throw new CloudError(`snapshot_disk: copying disk ${diskCid} failed: ${(e as Error).message}`);
+  }
+  ctx.log.info('snapshot taken', { snapshot: cid, disk: diskCid });
+  return cid;
+}
+
+/** Idempotent; refuses to delete a volume that is not a snapshot (a disk, say). */
+export async function deleteSnapshot(ctx: DockerContext, cid: string): Promise<void> {
+  const v = await inspectVolume(ctx, cid);
+  if (!v) return;
+  if (v.Labels?.[L.kind] !== 'snapshot') throw new CloudError(`delete_snapshot: ${cid} is not a snapshot`);
+  try {
+    await ctx.engine.request('DELETE', `/volumes/${seg(cid)}`);
+  } catch (e) {
+    if (!isNotFound(e)) throw e;
+  }
+}
