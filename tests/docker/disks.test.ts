@@ -16,7 +16,9 @@ let vmA: string;
 let vmB: string;
 beforeAll(async () => {
   stemcell = await lab.stemcell('runit');
-  [vmA, vmB] = await Promise.all([lab.createVm(stemcell, { default: lab.manual(1, 10) }), lab.createVm(stemcell, { default: lab.manual(1, 11) })].map(async (p) => (await p).cid));
+  const [a, b] = await Promise.all([lab.createVm(stemcell, { default: lab.manual(1, 10) }), lab.createVm(stemcell, { default: lab.manual(1, 11) })]);
+  vmA = a.cid;
+  vmB = b.cid;
 });
 afterAll(async () => {
   for (const vm of [vmA, vmB]) if (vm) await lab.ok('delete_vm', [vm]);
