@@ -29,13 +29,18 @@ export interface RunOptions {
   env?: Record<string, string | undefined>;
   /** Replace the environment entirely instead of extending this process's. */
   cleanEnv?: boolean;
+  /** A command that runs bin/cpi (e.g. setpriv … to run it as another user). */
+  wrapper?: string[];
 }
 
 export function runRaw(stdin: string | Buffer, opts: RunOptions = {}): Promise<CpiRun> {
   const env = opts.cleanEnv ? { ...opts.env } : { ...process.env, ...opts.env };
   for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
   return new Promise((resolve, reject) => {
-    const child = spawn(CPI, opts.args ?? [], { env: env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'] });
+    const [cmd, ...pre] = opts.wrapper ?? [];
+    const child = cmd
+      ? spawn(cmd, [...pre, CPI, ...(opts.args ?? [])], { env: env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'] })
+      : spawn(CPI, opts.args ?? [], { env: env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => out.push(c));

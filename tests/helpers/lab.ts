@@ -2,6 +2,7 @@
  * One test file's corner of the shared engine: its own label, config, state directory and
  * subnets, a stemcell imported through bin/cpi, and a leak check at the end.
  */
+import { execFileSync } from 'node:child_process';
 import * as os from 'node:os';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -29,7 +30,11 @@ export const SUBNETS = {
 const stemcells = new Map<StemcellInit, Promise<BuiltStemcell>>();
 /** Stemcell tarballs are built once per worker process. */
 export function stemcellFiles(init: StemcellInit = 'runit'): Promise<BuiltStemcell> {
-  if (!stemcells.has(init)) stemcells.set(init, buildStemcell({ init }, fs.mkdtempSync(path.join(os.tmpdir(), 'lab-'))));
+  if (!stemcells.has(init)) {
+    const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-'));
+    fs.chmodSync(parent, 0o755);
+    stemcells.set(init, buildStemcell({ init }, parent));
+  }
   return stemcells.get(init) as Promise<BuiltStemcell>;
 }
 
@@ -38,6 +43,8 @@ export class Lab {
   readonly configFile: string;
   readonly stateDir: string;
   private readonly stemcellCids: string[] = [];
+
+  private wrapper: string[] | undefined;
 
   constructor(
     name: string,
@@ -48,6 +55,13 @@ export class Lab {
     this.runId = testRunId(name);
     this.configFile = testConfig(this.runId, config);
     this.stateDir = (JSON.parse(fs.readFileSync(this.configFile, 'utf8')) as { state_dir: string }).state_dir;
+  }
+
+  /** From now on bin/cpi runs as `user` (in the docker group), as the Director runs it as vcap. */
+  runAs(user: string): void {
+    fs.mkdirSync(this.stateDir, { recursive: true });
+    execFileSync('chown', ['-R', `${user}:${user}`, path.dirname(this.stateDir)]);
+    this.wrapper = ['setpriv', `--reuid=${user}`, `--regid=${user}`, '--init-groups', '--reset-env'];
   }
 
   /** 10.<octet>.<third>.<fourth> */
@@ -69,7 +83,7 @@ export class Lab {
   }
 
   opts(extra: RunOptions = {}): RunOptions {
-    return { ...extra, args: ['-configPath', this.configFile, ...(extra.args ?? [])] };
+    return { ...extra, ...(this.wrapper ? { wrapper: this.wrapper } : {}), args: ['-configPath', this.configFile, ...(extra.args ?? [])] };
   }
 
   call(method: string, args: unknown[], extra: RunOptions & { context?: Record<string, unknown>; api_version?: number } = {}): Promise<CpiRun> {
@@ -103,3 +117,13 @@ export class Lab {
 }
 
 export const NOTHING_LEFT = { containers: [], volumes: [], networks: [], images: [] };
+
+/** A user that may use the Docker socket but is not root (created when missing; tests run as root). */
+export function dockerUser(name = 'bosh-cpi-test'): string {
+  try {
+    execFileSync('id', ['-u', name], { stdio: 'ignore' });
+  } catch {
+    execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', '--groups', 'docker', name]);
+  }
+  return name;
+}

@@ -104,6 +104,8 @@ function manifestYaml(name: string, version: string, sha1: string, cp: Record<st
 
 export async function buildStemcell(opts: StemcellOptions = {}, parent = os.tmpdir()): Promise<BuiltStemcell> {
   const dir = fs.mkdtempSync(path.join(parent, 'busybox-stemcell-'));
+  // Readable by everyone: tests also run the CPI as a non-root user.
+  fs.chmodSync(dir, 0o755);
   const name = opts.name ?? `bosh-busybox-${opts.init ?? 'runit'}-test`;
   const version = opts.version ?? '0.1';
   const imagePath = path.join(dir, 'image');
