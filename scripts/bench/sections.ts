@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { cpi } from './process';
 import type { Section } from './types';
-import { vmSection } from './docker';
+import { diskSection, vmSection } from './docker';
 
 const startup: Section = {
   key: 'startup',
@@ -19,4 +19,4 @@ const startup: Section = {
   ],
 };
 
-export const sections: Section[] = [startup, vmSection];
+export const sections: Section[] = [startup, vmSection, diskSection];

@@ -14,7 +14,7 @@ import type { ContainerInspect, MountSpec } from '../engine/types';
 import { L } from '../labels';
 import { SettingsStore, type Delivery } from '../settings/store';
 import { findVm } from '../vm/find';
-import { bindMount, isMountPoint, loopMount, mountTable, run, unmount } from './host';
+import { bindMount, isMountPoint, loopMount, mountTable, unmount } from './host';
 import { imagePath } from './image';
 import { recreateAttachments, recreateWithMounts } from './recreate';
 import { DEV_PATH, diskDir, hintFor, type DiskMode } from './vm-dir';
@@ -31,11 +31,27 @@ export function mountedAt(ctx: DockerContext, diskCid: string): string | undefin
   return m ? path.basename(path.dirname(path.dirname(m.mountPoint))) : undefined;
 }
 
-/** Loop devices backed by an image: a disk in use, even when its mount is hidden in a container. */
-async function loopUsers(image: string): Promise<string[]> {
-  if (!fs.existsSync(image)) return [];
-  const out = await run('losetup', ['-j', image]).catch(() => '');
-  return out.split('\n').filter(Boolean);
+/**
+ * Loop devices backed by an image: a disk in use, even when its mount is hidden in a container.
+ * Read from sysfs rather than by running losetup: it is the same information, without a process.
+ */
+function loopUsers(image: string): string[] {
+  const users: string[] = [];
+  let devices: string[] = [];
+  try {
+    devices = fs.readdirSync('/sys/block').filter((d) => d.startsWith('loop'));
+  } catch {
+    return users;
+  }
+  for (const d of devices) {
+    try {
+      const backing = fs.readFileSync(`/sys/block/${d}/loop/backing_file`, 'utf8').trim();
+      if (backing === image) users.push(`/dev/${d}`);
+    } catch {
+      /* not set up */
+    }
+  }
+  return users;
 }
 
 async function helper(ctx: DockerContext, c: ContainerInspect, disk: DiskVolume | undefined, script: string, diskCid: string): Promise<void> {
@@ -63,9 +79,8 @@ async function updateSettings(ctx: DockerContext, vmCid: string, containerId: st
 }
 
 export async function attachDisk(ctx: DockerContext, vmCid: string, diskCid: string): Promise<DiskHint> {
-  const disk = await findDisk(ctx, diskCid);
+  const [disk, c] = await Promise.all([findDisk(ctx, diskCid), findVm(ctx, vmCid)]);
   if (!disk) throw new DiskNotFound(diskCid);
-  const c = await findVm(ctx, vmCid);
   if (!c) throw new VMNotFound(vmCid);
   const mode = diskModeOf(c);
   const hint = hintFor(diskCid);
@@ -78,7 +93,7 @@ export async function attachDisk(ctx: DockerContext, vmCid: string, diskCid: str
     if (!isMountPoint(target)) {
       if (disk.backing === 'image') {
         const img = imagePath(disk.mountpoint);
-        const users = await loopUsers(img);
+        const users = loopUsers(img);
         if (users.length) throw new CloudError(`disk ${diskCid} is still in use (${users.join('; ')}); detach it from its VM first`);
         await loopMount(img, target);
       } else {

@@ -7,7 +7,7 @@ import type { DockerContext } from '../context';
 import { isEngineError, isNotFound, seg } from '../engine/client';
 import type { VolumeInspect } from '../engine/types';
 import { L } from '../labels';
-import { newDiskCid } from '../new-cids';
+import type * as NewCids from '../new-cids';
 import { mountedAt } from './attach';
 import { canMountOnHost } from './host';
 import { createImage, growImage, imagePath } from './image';
@@ -36,7 +36,8 @@ export function metadataFile(ctx: DockerContext, diskCid: string): string {
 
 export async function createDisk(ctx: DockerContext, sizeMiB: number, cp: CloudProperties): Promise<string> {
   for (const k of Object.keys(cp)) if (!KNOWN_CP.has(k)) ctx.log.warn(`disk cloud_properties.${k} is not used by the Docker CPI and was ignored`);
-  const cid = newDiskCid();
+  // uuid loads node's crypto: only creating something pays for it.
+  const cid = (require('../new-cids') as typeof NewCids).newDiskCid();
   // The backing is a label, fixed at creation: decide it from where the volume will live.
   const probe = await ctx.engineInfo();
   const volumeDir = path.join(probe.DockerRootDir ?? '/var/lib/docker', 'volumes');

@@ -12,7 +12,7 @@ import type { DockerContext } from '../context';
 import { isNotFound, seg } from '../engine/client';
 import type { VolumeInspect } from '../engine/types';
 import { L } from '../labels';
-import { newSnapshotCid } from '../new-cids';
+import type * as NewCids from '../new-cids';
 import { mountedAt } from './attach';
 import { canMountOnHost, run } from './host';
 import { copyImage, imagePath, whileFrozen } from './image';
@@ -34,7 +34,8 @@ export async function snapshotDisk(ctx: DockerContext, diskCid: string, md: Meta
   if (!canMountOnHost() || !fs.existsSync(disk.mountpoint)) {
     throw new NotSupported('snapshot_disk: snapshots need the CPI on the Docker host as root');
   }
-  const cid = newSnapshotCid();
+  // uuid loads node's crypto: only creating something pays for it.
+  const cid = (require('../new-cids') as typeof NewCids).newSnapshotCid();
   const v = await ctx.engine.request<VolumeInspect>('POST', '/volumes/create', {
     body: {
       Name: cid,
