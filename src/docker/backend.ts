@@ -3,6 +3,8 @@ import type { CallContext, CpiBackend, CreateNetworkResult, CreateVmInput, Creat
 import type { CloudProperties, DiskHint, Metadata, NetworkDefinition, VmResources } from '../cpi/schemas';
 import { loadChunk } from '../runtime/chunks';
 import { DockerContext } from './context';
+import type { ContainerInspect } from './engine/types';
+import { removeIfUnused } from './network/docker-networks';
 import { createNetwork, deleteNetwork } from './network/managed';
 import { deleteStemcell } from './stemcell/delete';
 import { importLightStemcell, isLightStemcell } from './stemcell/light';
@@ -26,20 +28,43 @@ export class DockerBackend implements CpiBackend {
     return deleteStemcell(this.ctx, cid);
   }
 
-  createVm(input: CreateVmInput): Promise<CreateVmResult> {
+  async createVm(input: CreateVmInput): Promise<CreateVmResult> {
+    await this.sweepAbandonedCreates();
     return loadChunk('vmCreate').createVm(this.ctx, input);
   }
 
-  deleteVm(cid: string): Promise<void> {
+  async deleteVm(cid: string): Promise<void> {
+    await deleteVm(this.ctx, cid, this.deleteHooks());
+    await this.sweepAbandonedCreates();
+  }
+
+  private deleteHooks() {
     const disks = () => loadChunk('disks');
-    return deleteVm(this.ctx, cid, [
+    return [
       {
         // Helper-mode disks are unmounted while the VM's image is still there to run the helper;
         // the CPI's own host mounts go once the container (and its use of them) is gone.
-        beforeDelete: (vm, c) => disks().releaseDisks(this.ctx, vm, c),
-        afterDelete: (vm) => disks().releaseVmMounts(this.ctx, vm),
+        beforeDelete: (vm: string, c: ContainerInspect) => disks().releaseDisks(this.ctx, vm, c),
+        afterDelete: (vm: string) => disks().releaseVmMounts(this.ctx, vm),
       },
-    ]);
+    ];
+  }
+
+  /**
+   * A create_vm killed part-way (the Director gives up on a call, a host goes down) never
+   * returned its CID, so nobody will delete what it made. The next create_vm or delete_vm does.
+   */
+  private async sweepAbandonedCreates(): Promise<void> {
+    for (const cid of this.ctx.state.abandonedCreates()) {
+      this.ctx.log.warn('removing the remains of a create_vm that died part-way', { cid });
+      const networks = this.ctx.state.createdNetworks(cid);
+      try {
+        await deleteVm(this.ctx, cid, this.deleteHooks());
+        for (const n of networks) await removeIfUnused(this.ctx, n);
+      } catch (e) {
+        this.ctx.log.warn('could not remove the remains of a create_vm', { cid, error: (e as Error).message });
+      }
+    }
   }
 
   hasVm(cid: string): Promise<boolean> {

@@ -38,20 +38,58 @@ export function stemcellFiles(init: StemcellInit = 'runit'): Promise<BuiltStemce
   return stemcells.get(init) as Promise<BuiltStemcell>;
 }
 
+const OCTET_LOCKS = path.join(os.tmpdir(), 'bosh-cpi-test-subnets');
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+/**
+ * Claims 10.<octet>.0.0/16 for this process: test files preferring the same block (or two
+ * checkouts testing on one engine at once) get different ones. A claim dies with its process.
+ */
+function claimOctet(preferred: number): number {
+  fs.mkdirSync(OCTET_LOCKS, { recursive: true });
+  const candidates = [preferred, ...Array.from({ length: 100 }, (_, i) => 150 + i).filter((o) => o !== preferred)];
+  for (const octet of candidates) {
+    const lock = path.join(OCTET_LOCKS, String(octet));
+    try {
+      fs.writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      return octet;
+    } catch {
+      const owner = Number(fs.readFileSync(lock, 'utf8'));
+      if (owner === process.pid) return octet;
+      if (!alive(owner)) {
+        fs.rmSync(lock, { force: true });
+        try {
+          fs.writeFileSync(lock, String(process.pid), { flag: 'wx' });
+          return octet;
+        } catch {
+          /* someone else reclaimed it first */
+        }
+      }
+    }
+  }
+  throw new Error('no free 10.x.0.0/16 block for this test');
+}
+
 export class Lab {
   readonly runId: string;
+  readonly octet: number;
   readonly configFile: string;
   readonly stateDir: string;
   private readonly stemcellCids: string[] = [];
 
   private wrapper: string[] | undefined;
 
-  constructor(
-    name: string,
-    readonly octet: number,
-    config: Record<string, unknown> = {},
-  ) {
+  constructor(name: string, preferredOctet: number, config: Record<string, unknown> = {}) {
     requireDocker();
+    this.octet = claimOctet(preferredOctet);
     this.runId = testRunId(name);
     this.configFile = testConfig(this.runId, config);
     this.stateDir = (JSON.parse(fs.readFileSync(this.configFile, 'utf8')) as { state_dir: string }).state_dir;

@@ -31,6 +31,54 @@ export class StateDirs {
     return dir;
   }
 
+  /**
+   * Marks a VM as being created by this process, with the networks it created so far: if the
+   * process dies, a later call removes what it left.
+   */
+  markCreating(vmCid: string, networks: string[] = []): void {
+    fs.writeFileSync(path.join(this.vmDir(vmCid), 'creating'), JSON.stringify({ pid: process.pid, started: new Date().toISOString(), networks }), { mode: 0o600 });
+  }
+
+  /** The networks an abandoned create_vm had created. */
+  createdNetworks(vmCid: string): string[] {
+    try {
+      const m = JSON.parse(fs.readFileSync(path.join(this.vmDir(vmCid), 'creating'), 'utf8')) as { networks?: unknown };
+      return Array.isArray(m.networks) ? m.networks.filter((n): n is string => typeof n === 'string') : [];
+    } catch {
+      return [];
+    }
+  }
+
+  markCreated(vmCid: string): void {
+    fs.rmSync(path.join(this.vmDir(vmCid), 'creating'), { force: true });
+  }
+
+  /** VMs whose create_vm process died part-way (killed, or the machine went down). */
+  abandonedCreates(): string[] {
+    const vms = path.join(this.root, 'vms');
+    let names: string[];
+    try {
+      names = fs.readdirSync(vms);
+    } catch {
+      return [];
+    }
+    return names.filter((cid) => {
+      let marker: { pid?: number };
+      try {
+        marker = JSON.parse(fs.readFileSync(path.join(vms, cid, 'creating'), 'utf8')) as { pid?: number };
+      } catch {
+        return false;
+      }
+      if (typeof marker.pid !== 'number') return true;
+      try {
+        process.kill(marker.pid, 0);
+        return false; // still running (or its pid reused: leave it, never guess)
+      } catch (e) {
+        return (e as NodeJS.ErrnoException).code === 'ESRCH';
+      }
+    });
+  }
+
   /** The Engine API version negotiated with `host`, kept in engine-api-versions.json. */
   versionMemo(host: string): VersionMemo {
     const file = path.join(this.root, 'engine-api-versions.json');

@@ -106,16 +106,22 @@ async function attempt(ctx: DockerContext, input: CreateVmInput, p: Prepared): P
   const privileged = p.props.privileged ?? ctx.config.privileged;
   try {
     ctx.state.createVmDir(cid);
+    ctx.state.markCreating(cid);
     undo.push('remove the state directory', () => ctx.state.removeVmDir(cid));
     const settings = buildAgentSettings({ agentId: input.agentId, vmCid: cid, agent: ctx.config.agent, networks: agentNetworks(observedNetworks(p.plans, undefined)), env: input.env });
     await store.write(cid, settings, 'bind');
 
     // An unnamed manual network may map to an existing network of another name (same subnet).
     const plans = p.plans.map((x) => ({ ...x }));
+    const createdNetworks: string[] = [];
     for (const plan of plans) {
       const n = await ensureNetwork(ctx, plan);
       plan.docker = n.name;
-      if (n.created) undo.push(`remove network ${n.name}`, () => removeIfUnused(ctx, n.id));
+      if (n.created) {
+        undo.push(`remove network ${n.name}`, () => removeIfUnused(ctx, n.id));
+        createdNetworks.push(n.name);
+        ctx.state.markCreating(cid, createdNetworks);
+      }
       // A static IP a running container holds is refused before the container is made.
       const holder = plan.ip && ipHolder(n.network, plan.ip);
       if (holder) throw new VMCreationFailed(`ip ${plan.ip} of network '${plan.boshName}' is already used by container ${holder} on Docker network ${plan.docker}`);
@@ -189,6 +195,7 @@ async function attempt(ctx: DockerContext, input: CreateVmInput, p: Prepared): P
     const observed = observedNetworks(plans, await inspectContainer(ctx, id));
     await store.write(cid, { ...settings, networks: agentNetworks(observed) }, delivery, id);
     undo.commit();
+    ctx.state.markCreated(cid);
     ctx.log.info('created VM', { cid, agent_id: input.agentId, start: p.start.mode, delivery, networks: Object.fromEntries(Object.entries(observed).map(([k, v]) => [k, v.ip])) });
     return { cid, networks: resultNetworks(observed) };
   } catch (e) {
