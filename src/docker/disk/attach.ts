@@ -32,6 +32,18 @@ export function mountedAt(ctx: DockerContext, diskCid: string): string | undefin
 }
 
 /**
+ * The VM holding `diskCid`. A mount left under a VM whose container was removed behind the
+ * CPI's back (docker rm) holds nothing any more: it is released, so the disk can move on.
+ */
+export async function holder(ctx: DockerContext, diskCid: string): Promise<string | undefined> {
+  const vm = mountedAt(ctx, diskCid);
+  if (!vm || (await findVm(ctx, vm))) return vm;
+  ctx.log.warn('releasing a disk mount left by a VM that no longer exists', { vm, disk: diskCid });
+  await unmount(path.join(diskDir(ctx, vm), diskCid));
+  return undefined;
+}
+
+/**
  * Loop devices backed by an image: a disk in use, even when its mount is hidden in a container.
  * Read from sysfs rather than by running losetup: it is the same information, without a process.
  */
@@ -84,7 +96,7 @@ export async function attachDisk(ctx: DockerContext, vmCid: string, diskCid: str
   if (!c) throw new VMNotFound(vmCid);
   const mode = diskModeOf(c);
   const hint = hintFor(diskCid);
-  const elsewhere = mountedAt(ctx, diskCid);
+  const elsewhere = await holder(ctx, diskCid);
   if (elsewhere && elsewhere !== vmCid) throw new CloudError(`disk ${diskCid} is attached to VM ${elsewhere}; detach it first`);
 
   let containerId = c.Id;
@@ -125,7 +137,8 @@ export async function attachDisk(ctx: DockerContext, vmCid: string, diskCid: str
 export async function detachDisk(ctx: DockerContext, vmCid: string, diskCid: string): Promise<void> {
   const c = await findVm(ctx, vmCid);
   if (!c) {
-    ctx.log.info('detach_disk: the VM does not exist; nothing is attached to it', { vm: vmCid, disk: diskCid });
+    // Gone behind the CPI's back, perhaps with the disk still mounted under its directory.
+    if (await unmount(path.join(diskDir(ctx, vmCid), diskCid)).catch(() => false)) ctx.log.info('released the disk of a VM that no longer exists', { vm: vmCid, disk: diskCid });
     return;
   }
   const mode = diskModeOf(c);

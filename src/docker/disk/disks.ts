@@ -8,7 +8,7 @@ import { isEngineError, isNotFound, seg } from '../engine/client';
 import type { VolumeInspect } from '../engine/types';
 import { L } from '../labels';
 import type * as NewCids from '../new-cids';
-import { mountedAt } from './attach';
+import { holder } from './attach';
 import { canMountOnHost } from './host';
 import { createImage, growImage, imagePath } from './image';
 import { findDisk, type Backing } from './volumes';
@@ -67,7 +67,7 @@ export async function hasDisk(ctx: DockerContext, cid: string): Promise<boolean>
 export async function deleteDisk(ctx: DockerContext, cid: string): Promise<void> {
   const disk = await findDisk(ctx, cid);
   if (!disk) return;
-  const vm = mountedAt(ctx, cid);
+  const vm = await holder(ctx, cid);
   if (vm) throw new CloudError(`delete_disk: disk ${cid} is attached to VM ${vm}; detach it first`);
   try {
     await ctx.engine.request('DELETE', `/volumes/${seg(cid)}`);
@@ -90,7 +90,7 @@ export async function resizeDisk(ctx: DockerContext, cid: string, newSizeMiB: nu
     throw new NotSupported(`resize_disk: disk ${cid} is a directory without a fixed size (made where the CPI could not mount on the Docker host)`);
   }
   if (!canMountOnHost()) throw new NotSupported('resize_disk: resizing needs the CPI on the Docker host as root');
-  const vm = mountedAt(ctx, cid);
+  const vm = await holder(ctx, cid);
   if (vm) throw new CloudError(`resize_disk: disk ${cid} is attached to VM ${vm}; detach it first`);
   const img = imagePath(disk.mountpoint);
   const current = Math.round(fs.statSync(img).size / (1024 * 1024));

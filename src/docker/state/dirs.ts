@@ -49,6 +49,17 @@ export class StateDirs {
     }
   }
 
+  /** The creating process gave up with remains it could not remove. */
+  markAbandoned(vmCid: string): void {
+    const file = path.join(this.vmDir(vmCid), 'creating');
+    try {
+      const m = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+      fs.writeFileSync(file, JSON.stringify({ ...m, pid: null, abandoned: new Date().toISOString() }), { mode: 0o600 });
+    } catch {
+      /* no marker: nothing to hand over */
+    }
+  }
+
   markCreated(vmCid: string): void {
     fs.rmSync(path.join(this.vmDir(vmCid), 'creating'), { force: true });
   }

@@ -107,7 +107,6 @@ async function attempt(ctx: DockerContext, input: CreateVmInput, p: Prepared): P
   try {
     ctx.state.createVmDir(cid);
     ctx.state.markCreating(cid);
-    undo.push('remove the state directory', () => ctx.state.removeVmDir(cid));
     const settings = buildAgentSettings({ agentId: input.agentId, vmCid: cid, agent: ctx.config.agent, networks: agentNetworks(observedNetworks(p.plans, undefined)), env: input.env });
     await store.write(cid, settings, 'bind');
 
@@ -199,7 +198,10 @@ async function attempt(ctx: DockerContext, input: CreateVmInput, p: Prepared): P
     ctx.log.info('created VM', { cid, agent_id: input.agentId, start: p.start.mode, delivery, networks: Object.fromEntries(Object.entries(observed).map(([k, v]) => [k, v.ip])) });
     return { cid, networks: resultNetworks(observed) };
   } catch (e) {
-    await undo.run();
+    // The state directory (with its marker) goes only when everything else could be undone;
+    // otherwise the next create_vm or delete_vm finishes the job (see sweepAbandonedCreates).
+    if (await undo.run()) ctx.state.removeVmDir(cid);
+    else ctx.state.markAbandoned(cid);
     throw e;
   }
 }

@@ -15,14 +15,18 @@ export class Undo {
     this.steps = [];
   }
 
-  async run(): Promise<void> {
+  /** Reverses every step; false when some could not be (the engine went away, say). */
+  async run(): Promise<boolean> {
+    let clean = true;
     for (const s of this.steps.reverse()) {
       try {
         await s.run();
       } catch (e) {
+        clean = false;
         this.log.warn(`cleaning up after a failed create_vm: could not ${s.what}`, { error: (e as Error).message });
       }
     }
     this.steps = [];
+    return clean;
   }
 }
