@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { cgroupValue, containerOf, docker, execIn, exists, freePort, inspect, TEST_LABEL } from '../helpers/docker';
 import { Lab, NOTHING_LEFT, SUBNETS } from '../helpers/lab';
+import { directorEnv, SECRETS } from '../helpers/secrets';
 
 const lab = new Lab('lifecycle', SUBNETS.lifecycle);
 let stemcell: string;
@@ -14,16 +15,7 @@ beforeAll(async () => {
 });
 afterAll(async () => expect(await lab.finish()).toEqual(NOTHING_LEFT));
 
-const ENV = {
-  bosh: {
-    group: 'dir-dep-web',
-    groups: ['dir', 'dep', 'web'],
-    tags: { team: 'infra', deployment: 'dep' },
-    mbus: { cert: { ca: 'CA-PEM', certificate: 'CERT-PEM', private_key: 'KEY-PEM' } },
-    password: 'crypted',
-  },
-  persistent_disk_fs: 'ext4',
-};
+const ENV = { ...directorEnv({ group: 'dir-dep-web', groups: ['dir', 'dep', 'web'], tags: { team: 'infra', deployment: 'dep' } }), persistent_disk_fs: 'ext4' };
 
 async function settingsInside(container: string, file = '/var/vcap/bosh/warden-cpi-agent-env.json'): Promise<Record<string, any>> {
   return JSON.parse(await execIn(container, `cat ${file}`));
@@ -61,8 +53,9 @@ describe('create_vm', () => {
     expect(s).toEqual({
       agent_id: 'agent-lifecycle-1',
       vm: { name: cid, id: cid },
-      mbus: 'https://mbus:mbus-secret-password@0.0.0.0:6868',
+      mbus: `https://mbus:${SECRETS.mbusPassword}@0.0.0.0:6868`,
       ntp: ['0.pool.ntp.org'],
+      blobstore: { provider: 'dav', options: { endpoint: 'http://127.0.0.1:25250', user: 'agent', password: SECRETS.blobstorePassword } },
       networks: { default: { ...networks.default, mac: expect.stringMatching(/^02:42:/), preconfigured: true } },
       disks: { system: '', ephemeral: null, persistent: {} },
       env: ENV,

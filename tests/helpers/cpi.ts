@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { leakedSecrets } from './secrets';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const CPI = path.join(ROOT, 'bin', 'cpi');
@@ -34,7 +35,8 @@ export interface RunOptions {
 }
 
 export function runRaw(stdin: string | Buffer, opts: RunOptions = {}): Promise<CpiRun> {
-  const env = opts.cleanEnv ? { ...opts.env } : { ...process.env, ...opts.env };
+  // Every suite runs the CPI at debug level, and every run is checked for leaked secrets.
+  const env: Record<string, string | undefined> = opts.cleanEnv ? { ...opts.env } : { ...process.env, BOSH_CPI_LOG_LEVEL: 'debug', ...opts.env };
   for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
   return new Promise((resolve, reject) => {
     const [cmd, ...pre] = opts.wrapper ?? [];
@@ -52,6 +54,11 @@ export function runRaw(stdin: string | Buffer, opts: RunOptions = {}): Promise<C
     child.on('close', (code, signal) => {
       const stdout = Buffer.concat(out).toString('utf8');
       const stderr = Buffer.concat(err).toString('utf8');
+      const leaked = leakedSecrets(stdout + stderr);
+      if (leaked.length) {
+        reject(new Error(`bin/cpi leaked secrets (${leaked.join(', ')}).\nstdout: ${stdout.slice(0, 2000)}\nstderr: ${stderr.slice(0, 4000)}`));
+        return;
+      }
       const run = { code, signal, stdout, stderr } as CpiRun;
       Object.defineProperty(run, 'response', {
         get(): CpiResponse {

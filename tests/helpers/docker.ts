@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { writeConfig } from './cpi';
+import { SECRETS } from './secrets';
 
 const pexec = promisify(execFile);
 export const TEST_LABEL = 'io.bosh-container-cpi.test';
@@ -73,8 +74,13 @@ export function testConfig(runId: string, extra: Record<string, unknown> = {}): 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `cpi-${runId}-`));
   return writeConfig(
     {
-      docker: { host: 'unix:///var/run/docker.sock' },
-      agent: { mbus: 'https://mbus:mbus-secret-password@0.0.0.0:6868', ntp: ['0.pool.ntp.org'] },
+      // TLS material is unused on a unix socket, but it is configuration the logs must not show.
+      docker: { host: 'unix:///var/run/docker.sock', tls: { ca: SECRETS.tlsCert, certificate: SECRETS.tlsCert, private_key: SECRETS.tlsKey } },
+      agent: {
+        mbus: `https://mbus:${SECRETS.mbusPassword}@0.0.0.0:6868`,
+        ntp: ['0.pool.ntp.org'],
+        blobstore: { provider: 'dav', options: { endpoint: 'http://127.0.0.1:25250', user: 'agent', password: SECRETS.blobstorePassword } },
+      },
       labels: { [TEST_LABEL]: runId },
       state_dir: path.join(dir, 'state'),
       privileged: false,

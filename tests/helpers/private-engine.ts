@@ -1,6 +1,8 @@
 /**
- * A Docker engine of one test's own: its own socket, data and exec roots, so the test may stop
- * and restart it (engine faults) without touching the engine every other test shares.
+ * A Docker engine of one test's own: its own socket, data and exec roots and its own network
+ * namespace, so the test may stop and restart it (engine faults) without touching the engine
+ * every other test shares. (In the host's namespace a second dockerd would manage docker0
+ * too: started with --bridge=none it deletes it.)
  */
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -37,8 +39,13 @@ export class PrivateEngine {
   async start(): Promise<void> {
     const log = fs.openSync(path.join(this.dir, 'dockerd.log'), 'a');
     const child = spawn(
-      'dockerd',
+      'unshare',
       [
+        '--net',
+        'sh',
+        '-c',
+        'ip link set lo up && exec dockerd "$@"',
+        'dockerd',
         `--host=${this.host}`,
         `--data-root=${path.join(this.dir, 'data')}`,
         `--exec-root=${path.join(this.dir, 'exec')}`,

@@ -7,6 +7,7 @@
 import { runRaw, type CpiResponse } from '../helpers/cpi';
 import { containerOf, execIn, exists, inspect } from '../helpers/docker';
 import { Lab, NOTHING_LEFT, SUBNETS, stemcellFiles } from '../helpers/lab';
+import { directorEnv } from '../helpers/secrets';
 
 const lab = new Lab('conformance', SUBNETS.conformance);
 afterAll(async () => expect(await lab.finish()).toEqual(NOTHING_LEFT));
@@ -57,15 +58,7 @@ async function director(method: string, args: unknown[], opts: { apiVersion?: nu
   return run.response.result;
 }
 
-const cliEnv = {
-  bosh: {
-    mbus: { cert: { ca: 'CA', certificate: 'CERT', private_key: 'KEY' } },
-    password: '$6$salt$hash',
-    blobstores: [{ provider: 'local', options: { blobstore_path: '/var/vcap/micro_bosh/data/cache' } }],
-    ntp: ['time1.example'],
-    tags: { env: 'test' },
-  },
-};
+const cliEnv = directorEnv({ ntp: ['time1.example'], tags: { env: 'test' } });
 
 describe('bosh create-env, --recreate, delete-env', () => {
   it('replays the CLI\'s calls in order', async () => {
@@ -109,7 +102,7 @@ describe('a Director', () => {
     expect((await inspect('image', stemcell)).Config.Labels['bosh.tag.team']).toBe('infra');
 
     const net = (host: number) => ({ default: { type: 'manual', ip: lab.ip(2, host), netmask: '255.255.255.0', gateway: lab.ip(2, 1), dns: [lab.ip(2, 1)], default: ['dns', 'gateway'], cloud_properties: {} } });
-    const env = (group: string) => ({ bosh: { group, groups: ['dir', 'dep', group], tags: { director: 'dir', deployment: 'dep' }, mbus: { cert: { ca: 'C', certificate: 'C', private_key: 'K' } } } });
+    const env = (group: string) => directorEnv({ group, groups: ['dir', 'dep', group], tags: { director: 'dir', deployment: 'dep' } });
 
     // Compilation VM.
     const [compile] = (await director('create_vm', ['agent-compile', stemcell, {}, net(10), [], env('compilation')], { stemcell: true })) as [string];
