@@ -9,6 +9,8 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { barChart } from './bench/chart';
+import { memory } from './bench/process';
 import { sections } from './bench/sections';
 import type { Measurement, Section } from './bench/types';
 
@@ -35,10 +37,22 @@ async function runSection(section: Section): Promise<Measurement[]> {
       }
     }
     const medians = new Map([...samples].map(([k, v]) => [k, median(v)]));
+    // One more run of each case under GNU time, outside the timed runs.
+    const peaks = new Map<string, number>();
+    for (const c of section.cases) {
+      memory.active = true;
+      memory.peakKB = 0;
+      try {
+        await c.run(ctx);
+      } finally {
+        memory.active = false;
+      }
+      peaks.set(c.name, memory.peakKB / 1024);
+    }
     return section.cases.map((c) => {
       const ms = medians.get(c.name)!;
       const floorMs = c.floor ? medians.get(c.floor) : undefined;
-      const m: Measurement = { section: section.title, name: c.name, ms, runs };
+      const m: Measurement = { section: section.title, name: c.name, ms, runs, peakMb: peaks.get(c.name) };
       if (c.floor && floorMs !== undefined) {
         m.floor = c.floor;
         m.floorMs = floorMs;
@@ -64,11 +78,24 @@ function table(ms: Measurement[]): string {
       m.floor ?? '',
       m.floorMs !== undefined ? m.floorMs.toFixed(1) : '',
       m.ratio !== undefined ? `${m.ratio.toFixed(2)}×` : '',
+      m.peakMb ? m.peakMb.toFixed(0) : '',
       m.target ? `${m.target} ${m.met ? '✅' : '❌'}` : '',
     ];
     return `| ${cells.join(' | ')} |`;
   });
-  return ['| measurement | median ms | floor | floor ms | ratio | target |', '|---|---:|---|---:|---:|---|', ...rows].join('\n');
+  return ['| measurement | median ms | floor | floor ms | ratio | peak RSS MB | target |', '|---|---:|---|---:|---:|---:|---|', ...rows].join('\n');
+}
+
+/** The README shows the latest full run, between its bench markers. */
+function updateReadme(md: string): void {
+  const file = path.join(ROOT, 'README.md');
+  const text = fs.readFileSync(file, 'utf8');
+  const start = '<!-- bench:start -->';
+  const end = '<!-- bench:end -->';
+  const a = text.indexOf(start);
+  const b = text.indexOf(end);
+  if (a < 0 || b < a) return;
+  fs.writeFileSync(file, `${text.slice(0, a + start.length)}\n${md}${text.slice(b)}`);
 }
 
 async function main(): Promise<void> {
@@ -86,6 +113,9 @@ async function main(): Promise<void> {
   fs.mkdirSync(path.join(ROOT, '.bench'), { recursive: true });
   fs.writeFileSync(path.join(ROOT, '.bench', 'latest.md'), md);
   fs.writeFileSync(path.join(ROOT, '.bench', 'latest.json'), JSON.stringify(all, null, 2));
+  const bars = all.filter((m) => m.floor).map((m) => ({ label: m.name, ms: m.ms, floorLabel: m.floor, floorMs: m.floorMs }));
+  fs.writeFileSync(path.join(ROOT, '.bench', 'latest.png'), barChart('BOSH CONTAINER CPI: CALLS BESIDE THEIR FLOORS', bars));
+  if (!only) updateReadme(md);
   process.stdout.write(md);
 }
 

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildStemcell } from '../../tests/helpers/stemcell';
-import { cpi, sh } from './process';
+import { cpi, nodeBare, sh } from './process';
 import type { Ctx, Section } from './types';
 
 const LABEL = 'io.bosh-container-cpi.bench';
@@ -64,7 +64,7 @@ export const vmSection: Section = {
   setup: dockerSetup,
   teardown: dockerTeardown,
   cases: [
-    { name: 'node -e 0', run: () => void spawnSync(process.execPath, ['-e', '0']) },
+    { name: 'node -e 0', run: nodeBare },
     {
       name: 'has_vm',
       floor: 'node -e 0',

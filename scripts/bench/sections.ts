@@ -1,6 +1,5 @@
 /** The benchmark's sections; later issues add the Docker backend's. */
-import { spawnSync } from 'node:child_process';
-import { cpi } from './process';
+import { cpi, nodeBare } from './process';
 import type { Section } from './types';
 import { diskSection, vmSection } from './docker';
 
@@ -8,7 +7,7 @@ const startup: Section = {
   key: 'startup',
   title: 'process start-up',
   cases: [
-    { name: 'node -e 0', run: () => void spawnSync(process.execPath, ['-e', '0']) },
+    { name: 'node -e 0', run: nodeBare },
     {
       name: 'info',
       floor: 'node -e 0',

@@ -28,4 +28,6 @@ export interface Measurement {
   ratio?: number;
   target?: string;
   met?: boolean;
+  /** Largest resident set of one process of the case (MB). */
+  peakMb?: number;
 }

@@ -23,6 +23,7 @@ export const SUBNETS = {
   conformance: 209,
   faults: 210,
   omnicloud: 211,
+  fuzz: 213,
   bench: 212,
   demo: 244,
 } as const;
