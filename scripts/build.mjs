@@ -13,6 +13,7 @@ export const entryPoints = {
   cpi: 'src/cli.ts',
   pino: 'src/log/pino-sink.ts',
   docker: 'src/docker/index.ts',
+  omnicloud: 'src/omnicloud/index.ts',
 };
 
 const result = await build({

@@ -14,6 +14,7 @@ declare const __CPI_BUNDLED__: boolean;
 export interface Chunks {
   pino: typeof import('../log/pino-sink');
   docker: typeof import('../docker');
+  omnicloud: typeof import('../omnicloud');
 }
 
 export type ChunkName = keyof Chunks;
@@ -26,6 +27,7 @@ export function loadChunk<N extends ChunkName>(name: N): Chunks[N] {
     const sources: { [K in ChunkName]: () => Chunks[K] } = {
       pino: () => require('../log/pino-sink'),
       docker: () => require('../docker'),
+      omnicloud: () => require('../omnicloud'),
     };
     return sources[name]();
   }
