@@ -75,7 +75,7 @@ function compileRules(r: ParseRules, declared: ReadonlySet<string>, where: strin
     case 'object':
       return { type: 'object', patterns: compileFields(r.patterns, declared, `${where}.patterns`, pr) };
     case 'array': {
-      const separator = pr.try(`${where}.separator`, () => compileRegex({ regex: r.separator ?? '\\n', flags: '' }, declared));
+      const separator = pr.try(`${where}.separator`, () => compileRegex({ regex: r.separator ?? '\\n' }, declared));
       if (!separator) return undefined;
       return { type: 'array', separator, patterns: compileFields(r.patterns, declared, `${where}.patterns`, pr), headerLines: r.header_lines ?? 0, footerLines: r.footer_lines ?? 0 };
     }
