@@ -90,7 +90,7 @@ export async function localServer(
         res.writeHead(a.status ?? 200, { 'content-type': 'application/json', ...a.headers });
         res.end(a.body ?? '');
       };
-      if (a.delayMs) setTimeout(send, a.delayMs);
+      if (a.delayMs) setTimeout(send, a.delayMs).unref();
       else send();
     });
   });
@@ -108,11 +108,11 @@ export async function localServer(
   };
 }
 
-/** Whether a process is alive. */
+/** Whether a process is alive (a zombie waiting to be reaped is not). */
 export function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^\d+ \(.*\) [ZX]/s.test(stat);
   } catch {
     return false;
   }

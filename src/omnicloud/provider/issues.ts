@@ -23,6 +23,8 @@ function expand(issue: Issue): Issue[] {
 }
 
 export function describeProviderIssue(issue: Issue, root: unknown): string {
+  // Our regex checks carry their own wording ("must be an identifier …").
+  if (issue.code === 'invalid_format' && issue.message && !/^Invalid/.test(issue.message)) return issue.message;
   const options = (issue as { options?: unknown[] }).options;
   if (issue.code === 'invalid_union' && Array.isArray(options) && options.length) {
     return `expected one of ${options.map((o) => JSON.stringify(o)).join(', ')}`;
