@@ -33,6 +33,7 @@ case "$1" in
   create_volume) echo "Volume ID: d-5678" ;;
   attach_volume) echo "Device: /dev/sdc" ;;
   delete_network) echo "Error: network net-gone not found" >&2; exit 3 ;;
+  create_network) echo "Network ID: n-77" ;;
   leak) echo "auth failed for key $2" >&2; exit 1 ;;
   *) echo ok ;;
 esac`,
@@ -68,6 +69,11 @@ const testProvider = {
       parse_rules: { type: 'object', patterns: { device: { regex: 'Device: (\\S+)' } } },
     },
     delete_network: { command: 'record delete_network {network_id}', params: ['network_id'] },
+    create_network: {
+      command: 'record create_network {name} {range} {gateway} {netmask_bits} {zone}',
+      params: ['name', 'range', 'gateway', 'netmask_bits', 'zone'],
+      parse_rules: { type: 'object', patterns: { id: { regex: 'Network ID: (\\S+)' } } },
+    },
     leak: { command: 'record leak {api_key}', params: ['api_key', 'worker_id'] },
   },
 };
@@ -158,6 +164,12 @@ describe('BOSH bridge (bin/cpi, backend: omnicloud)', () => {
       const r = await cpi(m, [...args]);
       expect(r.response.error).toMatchObject({ type: 'Bosh::Clouds::NotImplemented', message: `Must call implemented method: '${m}' is not implemented by the omnicloud:rec backend` });
     }
+  });
+
+  it('create_network: definition and cloud_properties mapped, the contract\'s result shape', async () => {
+    const def = { type: 'manual', range: '192.168.10.0/24', gateway: '192.168.10.1', netmask_bits: 24, cloud_properties: { zone: 'z-9' } };
+    expect((await cpi('create_network', [def])).response.result).toEqual(['n-77', { range: '192.168.10.0/24', gateway: '192.168.10.1', reserved: [] }, { zone: 'z-9' }]);
+    expect(lastCall()).toMatch(/^create_network net-[0-9a-f-]{36} 192\.168\.10\.0\/24 192\.168\.10\.1 24 z-9$/);
   });
 
   it('delete_network of a network that is gone succeeds (idempotent delete)', async () => {

@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { cleanupLabelled, docker, exists, requireDocker, TEST_LABEL, testRunId } from '../helpers/docker';
+import { cleanupLabelled, docker, exists, inspect, requireDocker, TEST_LABEL, testRunId } from '../helpers/docker';
 import { buildStemcell } from '../helpers/stemcell';
 import { tmpDir } from './helpers';
 import { cpi, expectNothingLeft, lifecycleConfig, mountsUnder, ok, runLifecycle, unmountAll, type Lifecycle } from './lifecycle';
@@ -61,6 +61,15 @@ describe('docker-api provider through the BOSH bridge', () => {
     // The clean-up removed the created container although it could not unmount anything.
     expect(await docker('ps', '-aq', '--filter', `label=${TEST_LABEL}=${RUN}`)).toBe('');
     expect(r.log).toMatch(/failed and is allowed to/);
+  });
+
+  it('creates and deletes a Director-managed network with its subnet', async () => {
+    const net = `10.${128 + Math.floor(Math.random() * 100)}.${Math.floor(Math.random() * 250)}`;
+    const [id] = await ok<[string]>(l, 'create_network', [{ type: 'manual', range: `${net}.0/24`, gateway: `${net}.1`, cloud_properties: {} }]);
+    const n = await inspect('network', id);
+    expect([n['Labels'][TEST_LABEL], n['IPAM']['Config']]).toEqual([RUN, [{ Subnet: `${net}.0/24`, Gateway: `${net}.1` }]]);
+    await ok(l, 'delete_network', [id]);
+    expect(await exists('network', id)).toBe(false);
   });
 
   it('leaves nothing on the engine and no mounts but the prepared directory', async () => {

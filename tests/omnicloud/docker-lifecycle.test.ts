@@ -79,6 +79,20 @@ describe('docker provider through the BOSH bridge', () => {
     expect(await cpi(l, 'has_disk', ['disk-does-not-exist'])).toMatchObject({ result: false, error: null });
   });
 
+  it('creates and deletes a Director-managed network as a labelled Docker network with its subnet', async () => {
+    // A random /24 far from Docker's default pools, so parallel suites on this engine do not collide.
+    const net = `10.${128 + Math.floor(Math.random() * 100)}.${Math.floor(Math.random() * 250)}`;
+    const [id, subnet, cp] = await ok<[string, unknown, unknown]>(l, 'create_network', [{ type: 'manual', range: `${net}.0/24`, gateway: `${net}.1`, cloud_properties: {} }]);
+    expect(id).toMatch(/^net-[0-9a-f-]{36}$/);
+    expect([subnet, cp]).toEqual([{ range: `${net}.0/24`, gateway: `${net}.1`, reserved: [] }, {}]);
+    const n = await inspect('network', id);
+    expect(n['Labels'][TEST_LABEL]).toBe(RUN);
+    expect(n['IPAM']['Config']).toEqual([{ Subnet: `${net}.0/24`, Gateway: `${net}.1` }]);
+    await ok(l, 'delete_network', [id]);
+    expect(await exists('network', id)).toBe(false);
+    expect((await cpi(l, 'delete_network', [id])).error).toBeNull();
+  });
+
   it('deletes the stemcell, idempotently, and leaves nothing', async () => {
     await ok(l, 'delete_stemcell', [stemcell]);
     expect(await exists('image', stemcell)).toBe(false);

@@ -342,6 +342,17 @@ describe('validation before first use', () => {
     fs.rmSync(bin, { recursive: true });
   });
 
+  it('does not remember a failure: once the program is installed, the next check passes', async () => {
+    const bin = tmpDir('omni-bin-');
+    const p = single({ command: 'true' }, { validation: { required_commands: ['latecomer'] } });
+    const e = engine([p], { processEnv: { PATH: `${bin}:/usr/bin:/bin` } });
+    const pf = new Preflight(e, { dir: path.join(bin, 'cache'), seconds: 3600 });
+    expect((await failure(pf.validate(p))).message).toBe("provider 't' cannot run here: required command 'latecomer' is not on PATH");
+    fakeBin(bin, 'latecomer', 'true');
+    await expect(pf.validate(p)).resolves.toBeUndefined();
+    fs.rmSync(bin, { recursive: true });
+  });
+
   it("uses test_install's version when it runs the program, and caches a pass for later processes", async () => {
     const bin = tmpDir('omni-bin-');
     const count = path.join(bin, 'count');

@@ -36,6 +36,7 @@ const p = provider({
   default_settings: { other: OTHER },
   actions: {
     argv: { command: 'printf %s {v}', params: ['v', 'other'] },
+    defaults: { command: "sh -c 'printf %s {other}'", params: ['other'] },
     argv_concat: { command: 'printf %s prefix-{v}-suffix', params: ['v'] },
     nested_bare: { command: "sh -c 'printf %s {v}'", params: ['v'] },
     nested_dq: { command: `sh -c 'printf %s "[{v}]"'`, params: ['v'] },
@@ -73,6 +74,11 @@ describe('hostile values', () => {
       expect((await e.run('hostile', 'shell_forced', { v })).raw).toBe(v);
       expect((await e.run('hostile', 'env', { v })).raw).toBe(v);
     }
+    expect(fs.existsSync(marker)).toBe(false);
+  });
+
+  it('in default_settings are values like any other (the original engine ran them)', async () => {
+    expect((await e.run('hostile', 'defaults', {})).raw).toBe(OTHER);
     expect(fs.existsSync(marker)).toBe(false);
   });
 

@@ -160,6 +160,17 @@ describe('regex rules on captured text', () => {
     expect(parse({ type: 'array', header_lines: 1, footer_lines: 13, patterns: generic }, table)).toEqual([{ driver: 'local', name: 'oc-fixture-m0' }]);
   });
 
+  it("array: `virsh list --all` (the survey's failing case): header and rule skipped, 'shut off' kept whole", () => {
+    // virsh's documented table layout, as the original std-kvm provider parsed it.
+    const virsh = ' Id   Name        State\n-----------------------------\n 1    web-01      running\n -    db-01       shut off\n 7    batch-02    paused\n\n';
+    const rules = { type: 'array', patterns: { id: { regex: '^\\s*(\\d+|-)\\s' }, name: { regex: '^\\s*\\S+\\s+(\\S+)' }, state: { regex: '^\\s*\\S+\\s+\\S+\\s+(.+?)\\s*$' } } };
+    expect(parse(rules, virsh)).toEqual([
+      { id: '1', name: 'web-01', state: 'running' },
+      { id: '-', name: 'db-01', state: 'shut off' },
+      { id: '7', name: 'batch-02', state: 'paused' },
+    ]);
+  });
+
   it('array: an item whose key matches but another required field does not is an error naming it', () => {
     const msg = parseError({ type: 'array', patterns: { id: { regex: '^([0-9a-f]{64})\\s' }, agent: { regex: 'agent=(\\S+)' } } }, fixture('docker', 'ps-table.txt'));
     expect(msg).toMatch(/^ProviderError: field 'agent': .* did not match item 2 of the output \(other fields of that item matched\)/);
