@@ -204,6 +204,12 @@ describe('BOSH bridge (bin/cpi, backend: omnicloud)', () => {
     expect(badKey.response.error?.message).toMatch(/omnicloud: unknown key 'timeout'/);
   });
 
+  it('configuration keys match case-insensitively, and the cpi-config context can pick the provider', async () => {
+    const cfg = writeConfig({ Backend: 'omnicloud', State_Dir: path.join(root, 'state'), OmniCloud: { Providers_Dir: providers, Provider: 'nope', Settings: { zone: 'z' } } });
+    const r = await call({ method: 'has_vm', arguments: ['w-1234'], api_version: 2, context: { director_uuid: 'd', omnicloud: { provider: 'rec' } } }, { args: ['-configPath', cfg], env });
+    expect(r.response).toMatchObject({ result: true, error: null });
+  });
+
   it('a provider that cannot run here fails before its first action, listing why', async () => {
     const r = await call({ method: 'has_vm', arguments: ['w-1'], api_version: 2 }, { args: ['-configPath', defaultConfig], env: { ...env, PATH: '/usr/bin:/bin' } });
     expect(r.response.error).toMatchObject({ type: 'Bosh::Clouds::CpiError', message: "provider 'rec' cannot run here: required command 'record' is not on PATH [ValidationError]" });
