@@ -64,7 +64,8 @@ describe('docker-api provider through the BOSH bridge', () => {
   });
 
   it('creates and deletes a Director-managed network with its subnet', async () => {
-    const net = `10.${128 + Math.floor(Math.random() * 100)}.${Math.floor(Math.random() * 250)}`;
+    // 10.211.0.0/16: see docker-lifecycle.test.ts.
+    const net = '10.211.2';
     const [id] = await ok<[string]>(l, 'create_network', [{ type: 'manual', range: `${net}.0/24`, gateway: `${net}.1`, cloud_properties: {} }]);
     const n = await inspect('network', id);
     expect([n['Labels'][TEST_LABEL], n['IPAM']['Config']]).toEqual([RUN, [{ Subnet: `${net}.0/24`, Gateway: `${net}.1` }]]);

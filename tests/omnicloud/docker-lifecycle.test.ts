@@ -80,8 +80,9 @@ describe('docker provider through the BOSH bridge', () => {
   });
 
   it('creates and deletes a Director-managed network as a labelled Docker network with its subnet', async () => {
-    // A random /24 far from Docker's default pools, so parallel suites on this engine do not collide.
-    const net = `10.${128 + Math.floor(Math.random() * 100)}.${Math.floor(Math.random() * 250)}`;
+    // 10.211.0.0/16 is this engine's share of the test subnets (main's tests/helpers/lab.ts SUBNETS.omnicloud):
+    // Docker refuses overlapping subnets across the suites that share the engine.
+    const net = '10.211.1';
     const [id, subnet, cp] = await ok<[string, unknown, unknown]>(l, 'create_network', [{ type: 'manual', range: `${net}.0/24`, gateway: `${net}.1`, cloud_properties: {} }]);
     expect(id).toMatch(/^net-[0-9a-f-]{36}$/);
     expect([subnet, cp]).toEqual([{ range: `${net}.0/24`, gateway: `${net}.1`, reserved: [] }, {}]);
