@@ -29,13 +29,15 @@ export interface CliIO {
 const USAGE = `usage:
   bin/cpi omni list [--providers DIR] [--json]
   bin/cpi omni run [--providers DIR] PROVIDER ACTION [key=value | key:=JSON]... [--raw] [--trace]
-                   [--no-validate] [--init] [--timeout SECONDS] [--state-dir DIR] [--log-level LEVEL]
+                   [--no-validate] [--no-cache] [--init] [--timeout SECONDS] [--state-dir DIR] [--log-level LEVEL]
   bin/cpi omni validate [--providers DIR] PROVIDER
   bin/cpi omni init [--providers DIR] PROVIDER [key=value | key:=JSON]...
 
 --providers defaults to the shipped providers directory. key=value passes a string, key:=JSON a
 JSON value (number, boolean, array, object). The result is printed as JSON; --raw prints the raw
-output (stdout or response body) instead. Secrets are redacted in everything printed.`;
+output (stdout or response body) instead. Secrets are redacted in everything printed. Passed
+validations and initializations are cached under --state-dir (default: a directory in $TMPDIR);
+--no-cache ignores the cache.`;
 
 class UsageError extends Error {}
 
