@@ -24,7 +24,9 @@ export function lifecycleConfig(runId: string, dir: string, provider: string, se
       state_dir: stateDir,
       labels: { [TEST_LABEL]: runId },
       agent: { mbus: 'https://mbus:mbus-secret-password@0.0.0.0:6868', ntp: ['0.pool.ntp.org'] },
-      omnicloud: { provider, settings: { stop_timeout: 2, ...settings } },
+      // No network for the VMs: these tests need none, and the engine's default bridge is shared
+      // with suites that inject faults into it.
+      omnicloud: { provider, settings: { stop_timeout: 2, network_mode: 'none', ...settings } },
     },
     dir,
   );
