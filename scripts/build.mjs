@@ -20,6 +20,7 @@ export const entryPoints = {
   disks: 'src/docker/disk/index.ts',
   stemcellImport: 'src/docker/stemcell/import.ts',
   tar: 'src/runtime/tar.ts',
+  omnicloud: 'src/omnicloud/index.ts',
 };
 
 const result = await build({

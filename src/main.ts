@@ -13,6 +13,7 @@ import { isBoshError } from './rpc/errors';
 import { errorResponse, serialize, successResponse, type Response } from './rpc/response';
 import { readRequestText } from './rpc/stdin';
 import { claimStdout } from './rpc/stdout';
+import { loadChunk } from './runtime/chunks';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -57,6 +58,11 @@ async function handle(input: () => Promise<string>, argv: readonly string[], env
 }
 
 export async function main(argv: readonly string[], env: Env): Promise<void> {
+  // `bin/cpi omni …`: the OmniCloud debugging CLI, for humans; it owns STDOUT and its exit status.
+  if (argv[0] === 'omni') {
+    process.exitCode = await loadChunk('omnicloud').runOmniCli(argv.slice(1), env);
+    return;
+  }
   const writeResponse = claimStdout();
   const logs = createLogSession();
   const envLevel = env['BOSH_CPI_LOG_LEVEL']?.toLowerCase();

@@ -54,8 +54,41 @@ export const LightStemcellConfig = z.strictObject({
   disable_light_stemcells: z._default(z.boolean(), false),
 });
 
+/**
+ * The OmniCloud JSON-CPI engine (backend: omnicloud). Method-map entries and settings are checked
+ * in detail by the omnicloud chunk, so building this schema stays cheap for every call.
+ */
+export const OmniCloudConfig = z.strictObject({
+  /** Directory of provider *.json files; default: the shipped providers/ directory. */
+  providers_dir: z.optional(z.string().check(z.minLength(1))),
+  /** The provider that serves BOSH methods. */
+  provider: z.optional(z.string().check(z.minLength(1))),
+  /** BOSH method → provider action (overrides the provider's defaults); null unmaps a method. */
+  method_map: z._default(z.record(z.string(), z.unknown()), {}),
+  /** Values for provider parameters, overriding the provider's default_settings. */
+  settings: z._default(z.record(z.string(), z.unknown()), {}),
+  /** Per-action timeout when neither action nor provider sets one. */
+  timeout_seconds: z._default(z.number().check(z.gt(0), z.lte(86400)), 300),
+  connect_timeout_seconds: z._default(z.number().check(z.gt(0), z.lte(3600)), 10),
+  /** Cap on a command's stdout or a response body. */
+  max_output_bytes: z._default(z.int().check(z.gte(1024), z.lte(1024 * 1024 * 1024)), 8 * 1024 * 1024),
+  /** Cap on the stderr kept from a command. */
+  max_error_bytes: z._default(z.int().check(z.gte(1024), z.lte(64 * 1024 * 1024)), 256 * 1024),
+  /** Check the provider's validation block before its first action. */
+  validate: z._default(z.boolean(), true),
+  /** Run the initialization sequence (initialize_cli, configure_auth, test_auth, test_install) first. */
+  initialize: z._default(z.boolean(), false),
+  /** How long a passed validation or initialization is trusted by later CPI calls. */
+  cache_seconds: z._default(z.int().check(z.gte(0)), 3600),
+  /** Extra environment variables for provider commands. */
+  env: z._default(z.record(z.string(), z.string()), {}),
+  /** Variables passed through from the CPI's own environment. */
+  pass_env: z._default(z.array(z.string()), []),
+});
+export type OmniCloudConfig = z.output<typeof OmniCloudConfig>;
+
 export const Config = z.strictObject({
-  backend: z._default(z.enum(['docker']), 'docker'),
+  backend: z._default(z.enum(['docker', 'omnicloud']), 'docker'),
   log_level: z._default(LogLevel, 'info'),
   docker: DockerConfig,
   agent: z._default(AgentConfig, { ntp: [] }),
@@ -79,6 +112,8 @@ export const Config = z.strictObject({
   labels: z._default(z.record(z.string(), z.string()), {}),
   /** Grace period of delete_vm and reboot_vm before the container is killed. */
   stop_timeout_seconds: z._default(z.int().check(z.gte(0), z.lte(3600)), 10),
+  // prefault: the defaults come from OmniCloudConfig's own fields.
+  omnicloud: z.prefault(OmniCloudConfig, {}),
 });
 
 export type Config = z.output<typeof Config>;

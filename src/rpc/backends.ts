@@ -10,6 +10,9 @@ export function backendLoader(call: CallContext): () => CpiBackend {
         case 'docker':
           backend = loadChunk('docker').createBackend(call);
           break;
+        case 'omnicloud':
+          backend = loadChunk('omnicloud').createBackend(call);
+          break;
       }
     }
     return backend;

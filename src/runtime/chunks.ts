@@ -2,9 +2,9 @@
  * Lazily loaded parts of the CPI.
  *
  * Every CPI call is a fresh node process, and parsing code costs time even when it never runs, so
- * the build emits the heavy parts (pino, the Docker backend, dockerode, the stemcell importer, tar-stream) as separate files next to the core
- * and loads only the one a request needs. Under ts-jest nothing is bundled and the sources are
- * required directly.
+ * the build emits the heavy parts (pino, the backends and their per-operation parts, dockerode,
+ * tar-stream) as separate files next to the core and loads only what a request needs. Under
+ * ts-jest nothing is bundled and the sources are required directly.
  */
 import * as path from 'node:path';
 
@@ -23,6 +23,7 @@ export interface Chunks {
   /** create_stemcell's streaming import (tar-stream, zlib). */
   stemcellImport: typeof import('../docker/stemcell/import');
   tar: typeof import('./tar');
+  omnicloud: typeof import('../omnicloud');
 }
 
 export type ChunkName = keyof Chunks;
@@ -40,6 +41,7 @@ export function loadChunk<N extends ChunkName>(name: N): Chunks[N] {
       vmCreate: () => require('../docker/vm/create'),
       stemcellImport: () => require('../docker/stemcell/import'),
       tar: () => require('./tar'),
+      omnicloud: () => require('../omnicloud'),
     };
     return sources[name]();
   }

@@ -1,0 +1,298 @@
+/**
+ * The BOSH bridge: a CpiBackend whose methods run provider actions. Only mapped methods exist on
+ * the backend object, so the dispatcher answers NotImplemented for the others — never a success
+ * that did nothing.
+ */
+import * as path from 'node:path';
+import type { CallContext, CpiBackend, CreateVmInput } from '../../cpi/backend';
+import type { DiskHint, Networks } from '../../cpi/schemas';
+import { CloudError, CpiError } from '../../rpc/errors';
+import { Engine } from '../engine';
+import { isOmniError, ProviderLoadError } from '../errors';
+import { Preflight } from '../preflight';
+import { providerProblems } from '../provider/issues';
+import { loadProviderDir } from '../provider/load';
+import type { Provider } from '../provider/model';
+import { MethodMap } from '../provider/schema';
+import { parseTemplate } from '../template/placeholders';
+import { lookup, requireValue, toText, type Scope } from '../template/values';
+import { IDEMPOTENT_DELETES, toBoshError, type Ids } from './errors';
+import { BOSH_METHODS, resolveMethodMap, type ResolvedEntry } from './methods';
+import * as P from './params';
+import { shippedProvidersDir } from './paths';
+
+type Params = Record<string, unknown>;
+
+function render(template: string, scope: Scope, where: string): string {
+  return parseTemplate(template)
+    .map((s) => (s.kind === 'text' ? s.text : toText(requireValue(scope, s.name, where), s.name, where)))
+    .join('');
+}
+
+/** The provider's answer to "does it exist?": false, `{exists|found|present: false}`, or anything else (true). */
+export function truthy(result: unknown): boolean {
+  if (result === false || result === 'false') return false;
+  if (result !== null && typeof result === 'object' && !Array.isArray(result)) {
+    for (const k of ['exists', 'found', 'present']) {
+      const v = (result as Record<string, unknown>)[k];
+      if (typeof v === 'boolean') return v;
+    }
+  }
+  return true;
+}
+
+function loadProvider(call: CallContext): { provider: Provider; providers: Map<string, Provider> } {
+  const cfg = call.config.omnicloud;
+  if (!cfg.provider) throw new CpiError('backend omnicloud needs omnicloud.provider: the name of the provider that serves BOSH methods');
+  const dir = cfg.providers_dir ?? shippedProvidersDir();
+  let loaded;
+  try {
+    loaded = loadProviderDir(dir);
+  } catch (e) {
+    if (e instanceof ProviderLoadError) throw new CpiError(`omnicloud.providers_dir ${e.message}`);
+    throw e;
+  }
+  for (const err of loaded.errors) call.log.warn(`omnicloud: provider file not loaded: ${err.message}`);
+  const provider = loaded.providers.get(cfg.provider);
+  if (!provider) {
+    const problems = loaded.errors.length ? ` (files that failed to load: ${loaded.errors.map((e) => e.message).join(' | ')})` : '';
+    throw new CpiError(`omnicloud provider '${cfg.provider}' is not in ${dir} (loaded: ${[...loaded.providers.keys()].join(', ') || 'none'})${problems}`);
+  }
+  return { provider, providers: loaded.providers };
+}
+
+function configMethodMap(call: CallContext, provider: Provider) {
+  const raw = call.config.omnicloud.method_map;
+  const parsed = MethodMap.safeParse(raw);
+  if (!parsed.success) throw new CpiError(`invalid configuration: ${providerProblems(parsed.error.issues, raw).map((p) => `omnicloud.method_map.${p}`).join('; ')}`);
+  for (const [m, e] of Object.entries(parsed.data)) {
+    if (!BOSH_METHODS.includes(m)) throw new CpiError(`invalid configuration: omnicloud.method_map.${m}: '${m}' is not a BOSH CPI method`);
+    const action = e === null ? null : typeof e === 'string' ? e : e.action;
+    if (action !== null && !provider.actions.has(action)) throw new CpiError(`invalid configuration: omnicloud.method_map.${m}: provider '${provider.name}' has no action '${action}'`);
+  }
+  return parsed.data;
+}
+
+export function createBackend(call: CallContext): CpiBackend {
+  const cfg = call.config.omnicloud;
+  const { provider, providers } = loadProvider(call);
+  const map = resolveMethodMap(provider.type, new Set(provider.actions.keys()), provider.methodMap, configMethodMap(call, provider));
+  for (const w of provider.warnings) call.log.debug(`omnicloud: ${provider.name}: ${w}`);
+  const engine = new Engine(providers, {
+    log: call.log,
+    timeoutSeconds: cfg.timeout_seconds,
+    connectTimeoutSeconds: cfg.connect_timeout_seconds,
+    maxOutputBytes: cfg.max_output_bytes,
+    maxErrorBytes: cfg.max_error_bytes,
+    settings: cfg.settings,
+    env: cfg.env,
+    passEnv: cfg.pass_env,
+    processEnv: process.env,
+  });
+  const preflight = new Preflight(engine, { dir: path.join(call.config.state_dir, 'omnicloud', 'cache'), seconds: cfg.cache_seconds });
+  const common = P.common(call);
+
+  type Ran = { result: unknown; params: Params; entry: ResolvedEntry };
+
+  /** Runs the method's action; engine errors come out as they are. */
+  async function runRaw(method: string, params: Params): Promise<Ran> {
+    const entry = map.get(method) as ResolvedEntry;
+    const all: Params = { ...common, ...params };
+    for (const [k, t] of Object.entries(entry.params)) all[k] = render(t, { params: all, steps: {} }, `omnicloud.method_map.${method}.params.${k}`);
+    if (cfg.validate) await preflight.validate(provider);
+    const init = cfg.initialize ? await preflight.initialize(provider) : {};
+    const r = await engine.run(provider.name, entry.action, all, { initOutputs: init });
+    return { result: r.result, params: all, entry };
+  }
+
+  /** Runs the method's action; engine errors come out as BOSH errors. */
+  async function run(method: string, params: Params, ids: Ids): Promise<Ran> {
+    try {
+      return await runRaw(method, params);
+    } catch (e) {
+      throw toBoshError(e, method, ids);
+    }
+  }
+
+  const notFound = (e: unknown) => isOmniError(e) && e.code === 'ResourceNotFoundError';
+
+  function cidOf(method: string, entry: ResolvedEntry, result: unknown, params: Params): string {
+    let v: unknown;
+    if (entry.cid.from === 'param') v = params[entry.cid.name];
+    else if (typeof result === 'string' || typeof result === 'number') v = result;
+    else v = lookup({ params: {}, steps: {}, result }, `result.${entry.cid.name}`);
+    if ((typeof v === 'string' && v.trim() !== '') || typeof v === 'number') return String(v).trim();
+    throw new CloudError(`${method}: ${provider.name}.${entry.action} gave no ${entry.cid.from === 'param' ? `parameter '${entry.cid.name}'` : `'${entry.cid.name}' in its result`} to use as the CID`);
+  }
+
+  /** For deletes whose target is gone: done. */
+  async function runIdempotent(method: string, params: Params): Promise<void> {
+    try {
+      await runRaw(method, params);
+    } catch (e) {
+      if (IDEMPOTENT_DELETES.has(method) && notFound(e)) {
+        call.log.info(`omnicloud: ${method}: already gone`);
+        return;
+      }
+      throw toBoshError(e, method, {});
+    }
+  }
+
+  const b: { -readonly [K in keyof CpiBackend]: CpiBackend[K] } = { name: `omnicloud:${provider.name}` };
+  const has = (m: string) => map.has(m);
+
+  if (has('create_stemcell')) {
+    b.createStemcell = async (imagePath, cp) => {
+      const r = await run('create_stemcell', P.createStemcellParams(imagePath, cp), {});
+      return cidOf('create_stemcell', r.entry, r.result, r.params);
+    };
+  }
+  if (has('delete_stemcell')) {
+    b.deleteStemcell = (cid) => runIdempotent('delete_stemcell', { stemcell_cid: cid, image: cid, id: cid, name: cid });
+  }
+  if (has('create_vm')) {
+    b.createVm = async (input: CreateVmInput) => {
+      const params = P.createVmParams(call, input);
+      let r;
+      try {
+        r = await run('create_vm', params, {});
+      } catch (e) {
+        await cleanupVm(params);
+        throw e;
+      }
+      const cid = cidOf('create_vm', r.entry, r.result, r.params);
+      return { cid, networks: withAddress(input.networks, r.result) };
+    };
+  }
+  async function cleanupVm(params: Params): Promise<void> {
+    const entry = map.get('create_vm');
+    if (!entry?.cleanup || !map.has('delete_vm') || entry.cid.from !== 'param') return;
+    const cid = params[entry.cid.name];
+    if (typeof cid !== 'string') return;
+    try {
+      await runRaw('delete_vm', P.vmParams(cid));
+      call.log.warn(`omnicloud: create_vm failed; removed what it had created of ${cid}`);
+    } catch {
+      /* nothing was created, or it is already gone */
+    }
+  }
+  if (has('delete_vm')) b.deleteVm = async (cid) => void (await run('delete_vm', P.vmParams(cid), { vm: cid }));
+  if (has('has_vm')) b.hasVm = (cid) => exists('has_vm', P.vmParams(cid), { vm: cid });
+  if (has('reboot_vm')) b.rebootVm = async (cid) => void (await run('reboot_vm', P.vmParams(cid), { vm: cid }));
+  if (has('set_vm_metadata')) b.setVmMetadata = async (cid, md) => void (await run('set_vm_metadata', { ...P.vmParams(cid), ...P.metadataParams(md) }, { vm: cid }));
+  if (has('calculate_vm_cloud_properties')) {
+    b.calculateVmCloudProperties = async (res) => {
+      const r = await run('calculate_vm_cloud_properties', { cpu: res.cpu, ram: res.ram, ram_mb: res.ram, ephemeral_disk_size: res.ephemeral_disk_size }, {});
+      if (r.result === null || typeof r.result !== 'object' || Array.isArray(r.result)) throw new CloudError(`calculate_vm_cloud_properties: ${provider.name}.${r.entry.action} did not return an object`);
+      return r.result as Record<string, unknown>;
+    };
+  }
+  if (has('current_vm_id')) {
+    b.currentVmId = async () => {
+      const r = await run('current_vm_id', {}, {});
+      return cidOf('current_vm_id', { ...r.entry, cid: { from: 'result', name: 'id' } }, r.result, r.params);
+    };
+  }
+  if (has('create_disk')) {
+    b.createDisk = async (size, cp, vm) => {
+      const r = await run('create_disk', P.createDiskParams(size, cp, vm), {});
+      return cidOf('create_disk', r.entry, r.result, r.params);
+    };
+  }
+  if (has('delete_disk')) b.deleteDisk = async (cid) => void (await run('delete_disk', P.diskParams(cid), { disk: cid }));
+  if (has('attach_disk')) {
+    b.attachDisk = async (vm, disk) => {
+      const r = await run('attach_disk', P.attachParams(vm, disk), { vm, disk });
+      return hintOf(r.entry, r.result, r.params, disk);
+    };
+  }
+  if (has('detach_disk')) b.detachDisk = async (vm, disk) => void (await run('detach_disk', P.attachParams(vm, disk), { vm, disk }));
+  if (has('has_disk')) b.hasDisk = (cid) => exists('has_disk', P.diskParams(cid), { disk: cid });
+  if (has('get_disks')) {
+    b.getDisks = async (vm) => {
+      const r = await run('get_disks', P.vmParams(vm), { vm });
+      return diskList(r.result);
+    };
+  }
+  if (has('resize_disk')) {
+    b.resizeDisk = async (cid, size) => {
+      const { name: _n, size: _s, cloud_properties: _c, ...sizes } = P.createDiskParams(size, {}, null);
+      await run('resize_disk', { ...P.diskParams(cid), ...sizes, new_size: size }, { disk: cid });
+    };
+  }
+  if (has('update_disk')) {
+    b.updateDisk = async (cid, size, cp) => {
+      const { name: _n, ...rest } = P.createDiskParams(size, cp, null);
+      const r = await run('update_disk', { ...rest, ...P.diskParams(cid), new_size: size }, { disk: cid });
+      const id = r.result !== null && typeof r.result === 'object' ? (r.result as Record<string, unknown>)['id'] : undefined;
+      return typeof id === 'string' && id !== cid ? id : null;
+    };
+  }
+  if (has('set_disk_metadata')) b.setDiskMetadata = async (cid, md) => void (await run('set_disk_metadata', { ...P.diskParams(cid), ...P.metadataParams(md) }, { disk: cid }));
+  if (has('snapshot_disk')) {
+    b.snapshotDisk = async (cid, md) => {
+      const name = P.freshName('snap');
+      const r = await run('snapshot_disk', { ...P.diskParams(cid), ...P.metadataParams(md), name, snapshot_name: name }, { disk: cid });
+      return cidOf('snapshot_disk', r.entry, r.result, r.params);
+    };
+  }
+  if (has('delete_snapshot')) b.deleteSnapshot = (cid) => runIdempotent('delete_snapshot', { snapshot_cid: cid, snapshot_id: cid, id: cid, name: cid });
+  if (has('create_network')) {
+    b.createNetwork = async (def) => {
+      const r = await run('create_network', P.createNetworkParams(def), {});
+      const id = cidOf('create_network', r.entry, r.result, r.params);
+      const res = (r.result !== null && typeof r.result === 'object' ? r.result : {}) as Record<string, unknown>;
+      const str = (v: unknown, d: string | undefined) => (typeof v === 'string' && v ? v : d ?? '');
+      return {
+        id,
+        range: str(res['range'] ?? res['subnet'], def.range),
+        gateway: str(res['gateway'], def.gateway),
+        reserved: [],
+        cloudProperties: def.cloud_properties ?? {},
+      };
+    };
+  }
+  if (has('delete_network')) b.deleteNetwork = (id) => runIdempotent('delete_network', { network_id: id, network: id, id, name: id });
+
+  async function exists(method: string, params: Params, ids: Ids): Promise<boolean> {
+    try {
+      const r = await runRaw(method, params);
+      return truthy(r.result);
+    } catch (e) {
+      if (notFound(e)) return false;
+      throw toBoshError(e, method, ids);
+    }
+  }
+
+  function hintOf(entry: ResolvedEntry, result: unknown, params: Params, disk: string): DiskHint {
+    if (entry.hint !== undefined) return render(entry.hint, { params, steps: {}, result }, 'omnicloud.method_map.attach_disk.hint');
+    if (typeof result === 'string' && result.trim()) return result.trim();
+    const o = (result !== null && typeof result === 'object' ? result : {}) as Record<string, unknown>;
+    for (const k of ['hint', 'path', 'device']) if (typeof o[k] === 'string' && o[k]) return o[k] as string;
+    return { volume_id: disk };
+  }
+
+  return b;
+}
+
+/** The networks create_vm was given, with an address the provider reported filled in. */
+function withAddress(networks: Networks, result: unknown): Networks {
+  const o = (result !== null && typeof result === 'object' ? result : {}) as Record<string, unknown>;
+  const ip = ['ip_address', 'ip'].map((k) => o[k]).find((v): v is string => typeof v === 'string' && v !== '');
+  const names = Object.keys(networks);
+  if (!ip || names.length === 0) return networks;
+  const first = names[0] as string;
+  const out: Networks = { ...networks };
+  if (!out[first]?.ip) out[first] = { ...out[first], ip };
+  return out;
+}
+
+function diskList(result: unknown): string[] {
+  let list: unknown = result;
+  if (list !== null && typeof list === 'object' && !Array.isArray(list)) list = (list as Record<string, unknown>)['disks'] ?? (list as Record<string, unknown>)['volumes'] ?? [];
+  if (!Array.isArray(list)) return [];
+  return list
+    .map((x) => (typeof x === 'string' ? x : x && typeof x === 'object' ? ((x as Record<string, unknown>)['id'] ?? (x as Record<string, unknown>)['disk_id'] ?? (x as Record<string, unknown>)['name']) : undefined))
+    .filter((x): x is string => typeof x === 'string' && x !== '');
+}
+

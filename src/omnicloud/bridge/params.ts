@@ -1,0 +1,145 @@
+/**
+ * BOSH arguments as provider parameters. Every method gets the standardization's names (§7) and
+ * the container guide's, so one provider file can be written in either vocabulary:
+ *
+ * - a VM: `vm_cid`, `worker_id`, `container_id`, `id`, and `name` (single-VM methods);
+ * - a disk: `disk_cid`, `disk_id`, `volume`, `volume_id`, `volume_name`, and `name` (single-disk
+ *   methods; for attach/detach `name` is the VM, as in the guide's attach_volume);
+ * - create_vm: `agent_id`, a fresh `name` (`vm-<uuid>`), `image` and `stemcell_cid` (the stemcell
+ *   CID), `cloud_properties`, `networks`, `env`, `disk_cids` (JSON values), `agent_settings` (the
+ *   agent settings document of contract §8.2, networks marked preconfigured), each top-level
+ *   cloud_properties key as its own parameter, `network` (the default network's
+ *   cloud_properties.name, else its name) and `ip` (its static IP, if any);
+ * - create_disk: `size_mb`/`size_mib` (BOSH's MiB), `size_gb` (GiB rounded up, at least 1), a fresh
+ *   `name` (`disk-<uuid>`), cloud_properties keys;
+ * - everywhere: `state_dir`, `labels` (the configuration's labels), `label_list` (`k=v` strings)
+ *   and `label_flags` (`--label k=v …`, for CLIs; an argv word that is just `{label_flags}`
+ *   becomes one argument per element).
+ *
+ * The bridge's names win over cloud_properties keys of the same name.
+ */
+import { randomUUID } from 'node:crypto';
+import type { CallContext } from '../../cpi/backend';
+import type { NetworkDefinition, Networks } from '../../cpi/schemas';
+
+type Params = Record<string, unknown>;
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export function common(call: CallContext): Params {
+  const labels = call.config.labels;
+  const list = Object.entries(labels).map(([k, v]) => `${k}=${v}`);
+  return { state_dir: call.config.state_dir, labels, label_list: list, label_flags: list.flatMap((l) => ['--label', l]) };
+}
+
+/** Top-level keys of an object that can be parameters. */
+export function flatten(obj: Readonly<Record<string, unknown>>, prefix = ''): Params {
+  const out: Params = {};
+  for (const [k, v] of Object.entries(obj)) if (IDENT.test(prefix + k) && v !== null && v !== undefined) out[prefix + k] = v;
+  return out;
+}
+
+export function vmParams(cid: string): Params {
+  return { vm_cid: cid, worker_id: cid, container_id: cid, id: cid, name: cid };
+}
+
+export function diskParams(cid: string): Params {
+  return { disk_cid: cid, disk_id: cid, volume: cid, volume_id: cid, volume_name: cid, name: cid };
+}
+
+export function attachParams(vm: string, disk: string): Params {
+  return { ...diskParams(disk), ...vmParams(vm), mount_point: `/warden-cpi-dev/${disk}` };
+}
+
+export function freshName(prefix: string): string {
+  return `${prefix}-${randomUUID()}`;
+}
+
+function defaultNetwork(networks: Networks): [string, Networks[string]] | undefined {
+  const entries = Object.entries(networks);
+  return entries.find(([, n]) => Array.isArray(n.default) && n.default.includes('gateway')) ?? entries[0];
+}
+
+/** The agent settings document (contract §8.2), for providers that deliver it to the VM. */
+export function agentSettings(call: CallContext, agentId: string, vmName: string, networks: Networks, env: Record<string, unknown>): Record<string, unknown> {
+  const a = call.config.agent;
+  const nets: Record<string, unknown> = {};
+  for (const [k, n] of Object.entries(networks)) nets[k] = { ...n, preconfigured: true };
+  const out: Record<string, unknown> = {
+    agent_id: agentId,
+    vm: { name: vmName },
+    mbus: a.mbus ?? '',
+    ntp: a.ntp,
+    networks: nets,
+    disks: { system: '', ephemeral: null, persistent: {} },
+    env,
+  };
+  if (a.blobstore) out['blobstore'] = a.blobstore;
+  return out;
+}
+
+export function createVmParams(
+  call: CallContext,
+  input: {
+    agentId: string;
+    stemcellCid: string;
+    cloudProperties: Record<string, unknown>;
+    networks: Networks;
+    diskCids: string[];
+    env: Record<string, unknown>;
+  },
+): Params {
+  const name = freshName('vm');
+  const out: Params = {
+    ...flatten(input.cloudProperties),
+    agent_id: input.agentId,
+    name,
+    agent_settings: agentSettings(call, input.agentId, name, input.networks, input.env),
+    image: input.stemcellCid,
+    stemcell_cid: input.stemcellCid,
+    cloud_properties: input.cloudProperties,
+    networks: input.networks,
+    env: input.env,
+    disk_cids: input.diskCids,
+  };
+  const net = defaultNetwork(input.networks);
+  if (net) {
+    const [name, spec] = net;
+    const cpName = spec.cloud_properties?.['name'];
+    out['network'] = typeof cpName === 'string' && cpName ? cpName : name;
+    if (spec.ip) out['ip'] = spec.ip;
+  }
+  return out;
+}
+
+export function createDiskParams(sizeMiB: number, cloudProperties: Record<string, unknown>, vmCid: string | null): Params {
+  const out: Params = {
+    ...flatten(cloudProperties),
+    name: freshName('disk'),
+    size: sizeMiB,
+    size_mb: sizeMiB,
+    size_mib: sizeMiB,
+    size_gb: Math.max(1, Math.ceil(sizeMiB / 1024)),
+    cloud_properties: cloudProperties,
+  };
+  if (vmCid) Object.assign(out, { vm_cid: vmCid, worker_id: vmCid });
+  return out;
+}
+
+export function createNetworkParams(def: NetworkDefinition): Params {
+  const cp = def.cloud_properties ?? {};
+  const out: Params = { ...flatten(cp), name: freshName('net'), type: def.type, cloud_properties: cp };
+  if (def.range !== undefined) out['range'] = def.range;
+  if (def.gateway !== undefined) out['gateway'] = def.gateway;
+  if (def.netmask_bits !== undefined) out['netmask_bits'] = def.netmask_bits;
+  return out;
+}
+
+export function createStemcellParams(imagePath: string, cloudProperties: Record<string, unknown>): Params {
+  const out: Params = { ...flatten(cloudProperties, 'stemcell_'), image_path: imagePath, name: freshName('stemcell'), cloud_properties: cloudProperties };
+  return out;
+}
+
+export function metadataParams(metadata: Record<string, unknown>): Params {
+  return { metadata, metadata_list: Object.entries(metadata).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`) };
+}

@@ -1,0 +1,115 @@
+/**
+ * One HTTP request for an Endpoint target, over TCP, TLS or a unix socket (`unix_socket`, e.g. the
+ * Docker Engine API on /var/run/docker.sock). Connect and read (idle) timeouts plus an overall
+ * deadline; TLS certificates are verified unless the provider turns that off; the response body is
+ * capped, and kept whatever the status so errors can be classified from it.
+ */
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { OmniError, providerError } from '../errors';
+
+export interface HttpSpec {
+  method: string;
+  url: URL;
+  headers: Record<string, string>;
+  body?: string;
+  socketPath?: string;
+  verifyTls: boolean;
+  connectTimeoutMs: number;
+  /** Longest silence while waiting for the response. */
+  readTimeoutMs: number;
+  /** The whole exchange. */
+  timeoutMs: number;
+  maxBodyBytes: number;
+}
+
+export interface HttpResult {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  ms: number;
+}
+
+/** What may be shown of a URL: no credentials, no query (API keys travel there). */
+export function displayUrl(url: URL, socketPath?: string): string {
+  const where = socketPath ? `unix:${socketPath}` : `${url.protocol}//${url.host}`;
+  return `${where}${url.pathname}`;
+}
+
+export function request(spec: HttpSpec): Promise<HttpResult> {
+  const started = Date.now();
+  const shown = displayUrl(spec.url, spec.socketPath);
+  const tls = spec.url.protocol === 'https:' && !spec.socketPath;
+  const headers: Record<string, string> = { ...spec.headers };
+  if (spec.body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(spec.body));
+  const options: https.RequestOptions = {
+    method: spec.method,
+    path: `${spec.url.pathname}${spec.url.search}`,
+    headers,
+    agent: false,
+  };
+  if (spec.socketPath) {
+    options.socketPath = spec.socketPath;
+    options.headers = { Host: spec.url.host || 'localhost', ...headers };
+  } else {
+    options.hostname = spec.url.hostname.replace(/^\[|\]$/g, '');
+    options.port = spec.url.port || (tls ? 443 : 80);
+    if (spec.url.username || spec.url.password) {
+      options.auth = `${decodeURIComponent(spec.url.username)}:${decodeURIComponent(spec.url.password)}`;
+    }
+  }
+  if (tls) options.rejectUnauthorized = spec.verifyTls;
+
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const fail = (e: OmniError) => {
+      if (done) return;
+      done = true;
+      clearTimeout(deadline);
+      clearTimeout(connectTimer);
+      req.destroy();
+      reject(e);
+    };
+    const req = (tls ? https : http).request(options, (res) => {
+      const chunks: Buffer[] = [];
+      let bytes = 0;
+      res.on('data', (c: Buffer) => {
+        bytes += c.length;
+        if (bytes > spec.maxBodyBytes) {
+          fail(providerError(`${spec.method} ${shown}: the response is larger than ${spec.maxBodyBytes} bytes`, { url: shown, max_output_bytes: spec.maxBodyBytes }));
+          return;
+        }
+        chunks.push(c);
+      });
+      res.on('end', () => {
+        if (done) return;
+        done = true;
+        clearTimeout(deadline);
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8'), ms: Date.now() - started });
+      });
+      res.on('error', (e) => fail(providerError(`${spec.method} ${shown}: ${e.message}`, { url: shown })));
+    });
+    const deadline = setTimeout(
+      () => fail(new OmniError('TimeoutError', `${spec.method} ${shown} did not complete within ${spec.timeoutMs / 1000} s`, { url: shown, timeout_seconds: spec.timeoutMs / 1000 })),
+      spec.timeoutMs,
+    );
+    const connectTimer = setTimeout(
+      () => fail(new OmniError('TimeoutError', `${spec.method} ${shown}: no connection within ${spec.connectTimeoutMs / 1000} s`, { url: shown, connect_timeout_seconds: spec.connectTimeoutMs / 1000 })),
+      spec.connectTimeoutMs,
+    );
+    req.on('socket', (socket) => {
+      const connected = () => clearTimeout(connectTimer);
+      if (!socket.connecting) connected();
+      else socket.once(tls ? 'secureConnect' : 'connect', connected);
+    });
+    req.setTimeout(spec.readTimeoutMs, () =>
+      fail(new OmniError('TimeoutError', `${spec.method} ${shown}: no data for ${spec.readTimeoutMs / 1000} s`, { url: shown, read_timeout_seconds: spec.readTimeoutMs / 1000 })),
+    );
+    req.on('error', (e: NodeJS.ErrnoException) => {
+      const tlsHint = /certificate|self[- ]signed|CERT_|unable to verify/i.test(e.message) ? ' (TLS verification is on; set verify_ssl to false only for a trusted self-signed endpoint)' : '';
+      fail(providerError(`${spec.method} ${shown}: ${e.code ?? ''} ${e.message}${tlsHint}`.replace(/\s+/g, ' '), { url: shown, errno: e.code }));
+    });
+    if (spec.body !== undefined) req.write(spec.body);
+    req.end();
+  });
+}

@@ -1,0 +1,75 @@
+/**
+ * The regex dialect of parse rules, pinned and explicit:
+ *
+ * - JavaScript RegExp in Unicode mode (the `u` flag): `\d`, `\s`, `[^"]`, `(?<name>…)`; escaping a
+ *   character that is not syntax (`\:`) is an error at load time, not a silent no-op;
+ * - flags come from the pattern's `flags` (`i`, `m`, `s`); the default is `m` — `^` and `$` match
+ *   at line boundaries — and `.` never crosses a newline unless `s` is given. A leading inline group
+ *   such as `(?s)` or `(?im)`, as Rust's regex wrote flags, is accepted and moved into the flags;
+ * - `(.*)`, `.*`, `^(.*)$` and `^.*$` alone — the original engine's idiom for "the raw output" —
+ *   capture the whole output (dot-all, no multiline) when no flags are given;
+ * - `{param}` of a declared parameter is replaced by the value with every regex metacharacter
+ *   escaped, so a value is only ever matched literally.
+ */
+import { parseTemplate } from '../template/placeholders';
+import { requireValue, toText, type Scope } from '../template/values';
+
+const WHOLE_OUTPUT = new Set(['(.*)', '.*', '^(.*)$', '^.*$']);
+
+export interface RegexSpec {
+  regex: string;
+  flags?: string;
+}
+
+export interface CompiledRegex {
+  source: string;
+  flags: string;
+  /** Declared parameters that occur as `{name}` in the source; empty for a fixed regex. */
+  params: string[];
+  fixed?: RegExp;
+}
+
+export function splitInlineFlags(source: string, flags: string | undefined): { source: string; flags: string } {
+  const m = /^\(\?([ims]+)\)/.exec(source);
+  let f = flags ?? (WHOLE_OUTPUT.has(source) ? 's' : 'm');
+  let s = source;
+  if (m) {
+    s = source.slice(m[0].length);
+    f = [...new Set([...(flags ?? ''), ...(m[1] as string)])].join('');
+  }
+  return { source: s, flags: f };
+}
+
+/** Every character that means something in a regex, inside or outside a class, made literal. */
+export function escapeRegex(s: string): string {
+  return s.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&').replace(/-/g, '\\x2d');
+}
+
+/** Compiles (or, with parameters in it, checks) a regex; throws SyntaxError with the reason. */
+export function compileRegex(spec: RegexSpec, declared: ReadonlySet<string>): CompiledRegex {
+  const { source, flags } = splitInlineFlags(spec.regex, spec.flags);
+  const params = parseTemplate(source)
+    .filter((s) => s.kind === 'param' && declared.has(s.name))
+    .map((s) => (s as { name: string }).name);
+  const probeSource = params.length ? substitute(source, declared, () => 'x') : source;
+  const probe = new RegExp(probeSource, `${flags}u`);
+  return params.length ? { source, flags, params } : { source, flags, params, fixed: probe };
+}
+
+function substitute(source: string, declared: ReadonlySet<string>, value: (name: string) => string): string {
+  return parseTemplate(source)
+    .map((s) => (s.kind === 'text' ? s.text : declared.has(s.name) ? escapeRegex(value(s.name)) : `{${s.name}}`))
+    .join('');
+}
+
+export function materialize(r: CompiledRegex, scope: Scope, where: string, extraFlags = ''): RegExp {
+  if (r.fixed && !extraFlags) return r.fixed;
+  const declared = new Set(r.params);
+  const source = r.params.length ? substitute(r.source, declared, (n) => toText(requireValue(scope, n, where), n, where)) : r.source;
+  return new RegExp(source, `${[...new Set([...r.flags, ...extraFlags])].join('')}u`);
+}
+
+/** Number of capture groups of a regex. */
+export function groupCount(re: RegExp): number {
+  return (new RegExp(`${re.source}|`, re.flags.replace(/[gy]/g, '')).exec('') as RegExpExecArray).length - 1;
+}

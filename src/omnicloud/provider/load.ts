@@ -1,0 +1,368 @@
+/**
+ * Loads provider files: every `*.json` of a directory, in sorted order. A file that fails — bad
+ * JSON, a schema problem, a template that cannot run safely, a placeholder that is not declared, a
+ * duplicate provider name — is not registered, and its error names the file, the JSON path and
+ * the problem. Loading is deterministic: for a duplicate name the first file in sorted order wins
+ * and the later one is the error.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import validRange from 'semver/ranges/valid';
+import { parseJson } from '../../runtime/json';
+import { compileErrorRule } from '../classify';
+import { ProviderLoadError } from '../errors';
+import type { JsonField } from '../parse/json';
+import { compileRegex, groupCount } from '../parse/regex';
+import type { CompiledPattern, CompiledRules, Fields } from '../parse/rules';
+import { statusMapping } from '../status';
+import { commandPlaceholders, compileCommand } from '../template/command';
+import { compileEndpoint, endpointPlaceholders } from '../template/endpoint';
+import { parseTemplate } from '../template/placeholders';
+import { TemplateSyntaxError } from '../template/shell';
+import { BOSH_METHODS } from '../bridge/methods';
+import { providerProblems } from './issues';
+import type { CompiledAction, CompiledStep, CompiledTarget, Phase, Provider } from './model';
+import { HTTP_METHODS, Provider as ProviderSchema, type Action, type ParseRules, type Pattern, type ProviderFile, type Step } from './schema';
+
+class Problems {
+  readonly list: string[] = [];
+  readonly warnings: string[] = [];
+  add(where: string, what: string): void {
+    this.list.push(`${where}: ${what}`);
+  }
+  /** Runs a compile step, turning template and regex errors into problems at `where`. */
+  try<T>(where: string, f: () => T): T | undefined {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof TemplateSyntaxError || e instanceof SyntaxError) this.add(where, e.message);
+      else throw e;
+      return undefined;
+    }
+  }
+}
+
+function compilePattern(p: Pattern & { match_value?: string }, declared: ReadonlySet<string>, where: string, pr: Problems): CompiledPattern | undefined {
+  const regex = pr.try(`${where}.regex`, () => compileRegex({ regex: p.regex, ...(p.flags !== undefined ? { flags: p.flags } : {}) }, declared));
+  if (!regex) return undefined;
+  const out: CompiledPattern = { regex, optional: p.optional === true };
+  if (p.group !== undefined) out.group = p.group;
+  if (p.transform !== undefined) out.transform = p.transform;
+  if (p.default !== undefined) out.default = p.default;
+  if (p.match_value !== undefined) out.matchValue = p.match_value;
+  if (regex.fixed) {
+    const groups = groupCount(regex.fixed);
+    if (typeof p.group === 'number' && p.group > groups) pr.add(`${where}.group`, `is ${p.group} but the regex has ${groups} capture group(s)`);
+    if (p.transform === 'boolean' && (p.group ?? (groups > 0 ? 1 : 0)) === 0 && regex.fixed.test('')) {
+      pr.warnings.push(`${where}: this boolean pattern matches any output, so it is always true`);
+    }
+  }
+  return out;
+}
+
+function compileFields(patterns: Record<string, Pattern> | undefined, declared: ReadonlySet<string>, where: string, pr: Problems): Fields {
+  const out: Fields = [];
+  for (const [name, p] of Object.entries(patterns ?? {})) {
+    const c = compilePattern(p, declared, `${where}.${name}`, pr);
+    if (c) out.push([name, c]);
+  }
+  return out;
+}
+
+function compileRules(r: ParseRules, declared: ReadonlySet<string>, where: string, pr: Problems): CompiledRules | undefined {
+  switch (r.type) {
+    case 'object':
+      return { type: 'object', patterns: compileFields(r.patterns, declared, `${where}.patterns`, pr) };
+    case 'array': {
+      const separator = pr.try(`${where}.separator`, () => compileRegex({ regex: r.separator ?? '\\n' }, declared));
+      if (!separator) return undefined;
+      return { type: 'array', separator, patterns: compileFields(r.patterns, declared, `${where}.patterns`, pr), headerLines: r.header_lines ?? 0, footerLines: r.footer_lines ?? 0 };
+    }
+    case 'properties': {
+      const arrays: Array<[string, { line: RegExp; indexGroup: number; object: Fields }]> = [];
+      for (const [key, ap] of Object.entries(r.array_patterns ?? {})) {
+        const w = `${where}.array_patterns.${key}`;
+        const compiled = pr.try(w, () => {
+          const prefixGroups = groupCount(new RegExp(ap.prefix, 'u'));
+          return { line: new RegExp(`^\\s*(?:${ap.prefix})[-_.:\\s]*(${ap.index})`, 'u'), indexGroup: prefixGroups + 1 };
+        });
+        if (compiled) arrays.push([key, { ...compiled, object: compileFields(ap.object, declared, `${w}.object`, pr) }]);
+      }
+      if (r.array_key !== undefined && !(r.array_patterns ?? {})[r.array_key]) pr.add(`${where}.array_key`, `'${r.array_key}' is not one of the array_patterns`);
+      const related: Fields = [];
+      for (const [name, p] of Object.entries(r.related_patterns ?? {})) {
+        const c = compilePattern(p, declared, `${where}.related_patterns.${name}`, pr);
+        if (c) related.push([name, c]);
+      }
+      const out: CompiledRules = { type: 'properties', patterns: compileFields(r.patterns, declared, `${where}.patterns`, pr), arrays, related };
+      if (r.array_key !== undefined) out.arrayKey = r.array_key;
+      return out;
+    }
+    case 'json': {
+      const out: CompiledRules = { type: 'json', lines: r.lines === true };
+      if (r.items !== undefined) out.items = r.items;
+      if (r.fields) {
+        out.fields = Object.entries(r.fields).map(([name, f]): [string, JsonField] => {
+          if (typeof f === 'string') return [name, { pointer: f, optional: false }];
+          const jf: JsonField = { pointer: f.pointer, optional: f.optional === true };
+          if (f.default !== undefined) jf.default = f.default;
+          if (f.transform !== undefined) jf.transform = f.transform;
+          return [name, jf];
+        });
+      }
+      return out;
+    }
+    case 'text':
+      return { type: 'text', trim: r.trim !== false };
+  }
+}
+
+type RawStep = Step | (Action & { name?: string; on_failure?: 'abort' | 'continue'; always?: boolean });
+
+function compileTarget(s: RawStep, where: string, pr: Problems): CompiledTarget | undefined {
+  if ((s.target === undefined) === (s.command === undefined)) {
+    pr.add(where, 'needs exactly one of target or command');
+    return undefined;
+  }
+  if (s.command !== undefined) {
+    const command = pr.try(`${where}.command`, () => compileCommand(s.command as string));
+    return command && { kind: 'command', command };
+  }
+  const t = s.target as NonNullable<RawStep['target']>;
+  if (t.Command !== undefined) {
+    const spec = typeof t.Command === 'string' ? { command: t.Command } : t.Command;
+    const opts = typeof t.Command === 'string' || t.Command.shell === undefined ? {} : { shell: t.Command.shell };
+    const command = pr.try(`${where}.target.Command`, () => compileCommand(spec.command, opts));
+    return command && { kind: 'command', command };
+  }
+  const ep = t.Endpoint as NonNullable<typeof t.Endpoint>;
+  const method = typeof ep.method === 'string' ? HTTP_METHODS[ep.method] : ep.method.Custom.toUpperCase();
+  const spec = { url: ep.url, method, ...(ep.headers ? { headers: ep.headers } : {}), ...(ep.body !== undefined ? { body: ep.body } : {}), ...(ep.unix_socket ? { unix_socket: ep.unix_socket } : {}) };
+  const endpoint = pr.try(`${where}.target.Endpoint`, () => compileEndpoint(spec as Parameters<typeof compileEndpoint>[0]));
+  if (!endpoint) return undefined;
+  const out: CompiledTarget = { kind: 'endpoint', endpoint, acceptStatus: ep.accept_status ?? [] };
+  if (ep.verify_ssl !== undefined) out.verifySsl = ep.verify_ssl;
+  if (ep.connect_timeout_seconds !== undefined) out.connectTimeoutS = ep.connect_timeout_seconds;
+  if (ep.read_timeout_seconds !== undefined) out.readTimeoutS = ep.read_timeout_seconds;
+  return out;
+}
+
+interface StepContext {
+  phase: Phase;
+  where: string;
+  name: string;
+  actionParams: readonly string[];
+  earlier: readonly string[];
+}
+
+function checkPlaceholders(names: readonly string[], declared: ReadonlySet<string>, ctx: StepContext, where: string, pr: Problems): void {
+  for (const n of names) {
+    const [head, second] = n.split('.');
+    if (head === 'steps') {
+      if (second === undefined) pr.add(where, `placeholder {${n}} must name a step: {steps.<step>.<field>}`);
+      else if (!ctx.earlier.includes(second)) pr.add(where, `placeholder {${n}} refers to step '${second}', which does not run before this one`);
+    } else if (head === 'result') {
+      if (ctx.phase !== 'post_exec') pr.add(where, `placeholder {${n}} is only available in post_exec steps`);
+    } else if (!declared.has(head as string)) {
+      pr.add(where, `placeholder {${n}} is not declared in params`);
+    }
+  }
+}
+
+function compileStep(s: RawStep, ctx: StepContext, pr: Problems): CompiledStep | undefined {
+  const declared = new Set([...ctx.actionParams, ...(s.params ?? [])]);
+  const target = compileTarget(s, ctx.where, pr);
+  const rules = s.parse_rules && compileRules(s.parse_rules, declared, `${ctx.where}.parse_rules`, pr);
+  const env = Object.entries(s.env ?? {}).map(([k, v]): [string, ReturnType<typeof parseTemplate>] => [k, parseTemplate(v)]);
+  const cwd = s.cwd === undefined ? undefined : parseTemplate(s.cwd);
+  const refs = new Set<string>();
+  if (target) {
+    const names = target.kind === 'command' ? commandPlaceholders(target.command) : endpointPlaceholders(target.endpoint);
+    checkPlaceholders(names, declared, ctx, `${ctx.where}.${s.command !== undefined ? 'command' : 'target'}`, pr);
+    for (const n of names) {
+      const [head, second] = n.split('.');
+      if (head === 'steps' && second) refs.add(second);
+      if (head === 'result') refs.add('main');
+    }
+  }
+  for (const [k, segs] of env) checkPlaceholders(segs.filter((x) => x.kind === 'param').map((x) => (x as { name: string }).name), declared, ctx, `${ctx.where}.env.${k}`, pr);
+  if (cwd) checkPlaceholders(cwd.filter((x) => x.kind === 'param').map((x) => (x as { name: string }).name), declared, ctx, `${ctx.where}.cwd`, pr);
+  const step = s as Step;
+  if (step.always && ctx.phase !== 'post_exec') pr.add(`${ctx.where}.always`, 'only post_exec steps can run always');
+  const errorRules = (s.error_rules ?? []).map(compileErrorRule);
+  if (!target) return undefined;
+  const out: CompiledStep = {
+    name: ctx.name,
+    phase: ctx.phase,
+    path: ctx.where,
+    target,
+    params: [...declared],
+    refs: [...refs],
+    defaults: s.default_settings ?? {},
+    env,
+    errorRules,
+    onFailure: step.on_failure ?? (ctx.phase === 'pre_delete' ? 'continue' : 'abort'),
+    always: step.always === true,
+  };
+  if (rules) out.rules = rules;
+  if (s.timeout_seconds !== undefined) out.timeoutS = s.timeout_seconds;
+  if (cwd) out.cwd = cwd;
+  if (s.expect) out.expect = s.expect;
+  return out;
+}
+
+function compilePatterns(p: Record<string, string> | undefined, where: string, pr: Problems): Map<string, RegExp> {
+  const out = new Map<string, RegExp>();
+  for (const [k, src] of Object.entries(p ?? {})) {
+    const re = pr.try(`${where}.${k}`, () => new RegExp(src, 'u'));
+    if (re) out.set(k, re);
+  }
+  return out;
+}
+
+function compileAction(name: string, a: Action, pr: Problems): CompiledAction | undefined {
+  const where = `actions.${name}`;
+  const params = a.params ?? [];
+  const steps: CompiledStep[] = [];
+  const earlier: string[] = [];
+  let ok = true;
+  let main: CompiledStep | undefined;
+  const phases: Array<[Phase, ReadonlyArray<string | Step> | undefined]> = [
+    ['pre_delete', a.pre_delete],
+    ['pre_exec', a.pre_exec],
+    ['main', undefined],
+    ['post_exec', a.post_exec],
+  ];
+  for (const [phase, hooks] of phases) {
+    if (phase === 'main') {
+      main = compileStep(a, { phase, where, name: 'main', actionParams: params, earlier }, pr);
+      if (main) steps.push(main);
+      else ok = false;
+      earlier.push('main');
+      continue;
+    }
+    (hooks ?? []).forEach((h, i) => {
+      const raw: Step = typeof h === 'string' ? { command: h } : h;
+      const stepName = raw.name ?? `${phase}_${i}`;
+      const w = `${where}.${phase}[${i}]`;
+      if (earlier.includes(stepName)) pr.add(`${w}.name`, `step name '${stepName}' is used twice`);
+      const c = compileStep(raw, { phase, where: w, name: stepName, actionParams: params, earlier: [...earlier] }, pr);
+      if (c) steps.push(c);
+      else ok = false;
+      earlier.push(stepName);
+    });
+  }
+  const patterns = compilePatterns(a.param_patterns, `${where}.param_patterns`, pr);
+  for (const k of patterns.keys()) if (!params.includes(k)) pr.add(`${where}.param_patterns.${k}`, `'${k}' is not declared in params`);
+  for (const k of a.secret_params ?? []) if (!params.includes(k)) pr.add(`${where}.secret_params`, `'${k}' is not declared in params`);
+  if (!ok || !main) return undefined;
+  const out: CompiledAction = {
+    name,
+    params,
+    defaults: a.default_settings ?? {},
+    secretParams: new Set(a.secret_params ?? []),
+    paramPatterns: patterns,
+    steps,
+    main,
+  };
+  if (a.description !== undefined) out.description = a.description;
+  if (a.max_output_bytes !== undefined) out.maxOutputBytes = a.max_output_bytes;
+  return out;
+}
+
+export function compileProvider(raw: unknown, file: string, digest: string): Provider {
+  const parsed = ProviderSchema.safeParse(raw);
+  if (!parsed.success) throw new ProviderLoadError(file, providerProblems(parsed.error.issues, raw));
+  const p: ProviderFile = parsed.data;
+  const pr = new Problems();
+  const actions = new Map<string, CompiledAction>();
+  for (const [name, a] of Object.entries(p.actions)) {
+    const c = compileAction(name, a, pr);
+    if (c) actions.set(name, c);
+  }
+  const methodMap = p.bosh?.method_map ?? {};
+  for (const [m, entry] of Object.entries(methodMap)) {
+    if (!BOSH_METHODS.includes(m)) pr.add(`bosh.method_map.${m}`, `'${m}' is not a BOSH CPI method`);
+    const action = entry === null ? null : typeof entry === 'string' ? entry : entry.action;
+    if (action !== null && !p.actions[action]) pr.add(`bosh.method_map.${m}`, `action '${action}' is not defined`);
+  }
+  const versions = Object.entries(p.validation?.version_requirements ?? {});
+  for (const [cmd, range] of versions) if (validRange(range) === null) pr.add(`validation.version_requirements.${cmd}`, 'is not a valid semver range');
+  const paramPatterns = compilePatterns(p.param_patterns, 'param_patterns', pr);
+  if (pr.list.length) throw new ProviderLoadError(file, pr.list);
+
+  const provider: Provider = {
+    name: p.name,
+    type: p.type,
+    file,
+    digest,
+    defaults: p.default_settings ?? {},
+    actions,
+    validation: { requiredCommands: p.validation?.required_commands ?? [], versionRequirements: versions },
+    errorRules: (p.error_rules ?? []).map(compileErrorRule),
+    secretParams: new Set(p.secret_params ?? []),
+    paramPatterns,
+    env: p.env ?? {},
+    passEnv: p.pass_env ?? [],
+    methodMap,
+    warnings: pr.warnings,
+  };
+  const status = statusMapping(p.status_map, p.status_fields);
+  if (status) provider.status = status;
+  if (p.description !== undefined) provider.description = p.description;
+  if (p.timeout_seconds !== undefined) provider.timeoutS = p.timeout_seconds;
+  if (p.verify_ssl !== undefined) provider.verifySsl = p.verify_ssl;
+  return provider;
+}
+
+export function loadProviderFile(file: string): Provider {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ProviderLoadError(file, [`cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`]);
+  }
+  let raw: unknown;
+  try {
+    raw = parseJson(text);
+  } catch (e) {
+    throw new ProviderLoadError(file, [`is not valid JSON: ${(e as Error).message}`]);
+  }
+  return compileProvider(raw, file, createHash('sha256').update(text).digest('hex'));
+}
+
+export interface LoadResult {
+  dir: string;
+  providers: Map<string, Provider>;
+  errors: ProviderLoadError[];
+}
+
+export function loadProviderDir(dir: string): LoadResult {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ProviderLoadError(dir, [code === 'ENOENT' ? 'the provider directory does not exist' : `the provider directory cannot be read (${code})`]);
+  }
+  const providers = new Map<string, Provider>();
+  const errors: ProviderLoadError[] = [];
+  for (const f of names) {
+    const file = path.join(dir, f);
+    try {
+      if (!fs.statSync(file).isFile()) continue;
+      const p = loadProviderFile(file);
+      const first = providers.get(p.name);
+      if (first) {
+        errors.push(new ProviderLoadError(file, [`name: provider name '${p.name}' is already defined by ${path.basename(first.file)}`]));
+        continue;
+      }
+      providers.set(p.name, p);
+    } catch (e) {
+      if (e instanceof ProviderLoadError) errors.push(e);
+      else throw e;
+    }
+  }
+  return { dir, providers, errors };
+}

@@ -1,0 +1,125 @@
+/**
+ * A BOSH VM lifecycle through bin/cpi with `backend: omnicloud` on the real Docker engine, shared
+ * by the docker (CLI) and docker-api (Engine API) provider suites. Every resource carries the
+ * suite's label; the suite checks the engine after each call and that nothing leaked.
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { call, writeConfig, type CpiResponse } from '../helpers/cpi';
+import { docker, exists, inspect, labelled, TEST_LABEL } from '../helpers/docker';
+
+export interface Lifecycle {
+  runId: string;
+  stateDir: string;
+  config: string;
+}
+
+export function lifecycleConfig(runId: string, dir: string, provider: string, settings: Record<string, unknown> = {}): Lifecycle {
+  const stateDir = path.join(dir, 'state');
+  fs.mkdirSync(stateDir, { recursive: true });
+  const config = writeConfig(
+    {
+      backend: 'omnicloud',
+      state_dir: stateDir,
+      labels: { [TEST_LABEL]: runId },
+      agent: { mbus: 'https://mbus:mbus-secret-password@0.0.0.0:6868', ntp: ['0.pool.ntp.org'] },
+      // No network for the VMs: these tests need none, and the engine's default bridge is shared
+      // with suites that inject faults into it.
+      omnicloud: { provider, settings: { stop_timeout: 2, network_mode: 'none', ...settings } },
+    },
+    dir,
+  );
+  return { runId, stateDir, config };
+}
+
+export async function cpi(l: Lifecycle, method: string, args: unknown[]): Promise<CpiResponse> {
+  const run = await call({ method, arguments: args, api_version: 2 }, { args: ['-configPath', l.config], env: { BOSH_CPI_CONFIG: undefined, BOSH_CPI_LOG_LEVEL: undefined } });
+  expect(run.code).toBe(0);
+  const r = run.response;
+  // The mbus password never leaves the CPI.
+  expect(run.stdout + run.stderr).not.toContain('mbus-secret-password');
+  return r;
+}
+
+export async function ok<T>(l: Lifecycle, method: string, args: unknown[]): Promise<T> {
+  const r = await cpi(l, method, args);
+  if (r.error) throw new Error(`${method} failed: ${r.error.type}: ${r.error.message}\nlog: ${r.log}`);
+  return r.result as T;
+}
+
+/** Host mounts under a directory (from this process's mount table). */
+export function mountsUnder(dir: string): string[] {
+  return fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((m) => m === dir || m.startsWith(`${dir}/`));
+}
+
+/** Undoes what an operator (or the docker provider) set up for mount propagation. */
+export function unmountAll(dir: string): void {
+  for (const m of mountsUnder(dir).sort((a, b) => b.length - a.length)) {
+    try {
+      execFileSync('umount', [m]);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+export async function startedAt(cid: string): Promise<string> {
+  return (await inspect('container', cid))['State']['StartedAt'] as string;
+}
+
+/** create_vm → has_vm → create_disk → attach_disk → (live, data) → detach_disk → delete_disk → delete_vm. */
+export async function runLifecycle(l: Lifecycle, stemcell: string, opts: { getDisks: boolean }): Promise<void> {
+  const networks = { default: { type: 'dynamic', default: ['dns', 'gateway'], cloud_properties: {} } };
+  const [vm, nets] = await ok<[string, unknown]>(l, 'create_vm', ['agent-omni-1', stemcell, {}, networks, [], { bosh: { group: 'g' } }]);
+  expect(vm).toMatch(/^vm-[0-9a-f-]{36}$/);
+  expect(nets).toEqual(networks);
+  const c = await inspect('container', vm);
+  expect(c['State']['Running']).toBe(true);
+  expect(c['Config']['Labels'][TEST_LABEL]).toBe(l.runId);
+  expect(c['HostConfig']['Privileged']).toBe(false);
+  expect(await ok(l, 'has_vm', [vm])).toBe(true);
+
+  const disk = await ok<string>(l, 'create_disk', [2048, {}, vm]);
+  expect(disk).toMatch(/^disk-[0-9a-f-]{36}$/);
+  expect((await inspect('volume', disk))['Labels'][TEST_LABEL]).toBe(l.runId);
+
+  const before = await startedAt(vm);
+  const hint = await ok<string>(l, 'attach_disk', [vm, disk]);
+  expect(hint).toBe(`/warden-cpi-dev/${disk}`);
+  // Live: the disk is there without a restart, and what the VM writes lands in the volume.
+  await docker('exec', vm, 'sh', '-c', `echo persistent-data > ${hint}/file`);
+  const mountpoint = (await inspect('volume', disk))['Mountpoint'] as string;
+  expect(fs.readFileSync(path.join(mountpoint, 'file'), 'utf8')).toBe('persistent-data\n');
+  if (opts.getDisks) expect(await ok(l, 'get_disks', [vm])).toEqual([disk]);
+
+  await ok(l, 'detach_disk', [vm, disk]);
+  expect(await docker('exec', vm, 'ls', '-A', '/warden-cpi-dev')).toBe('');
+  expect(await startedAt(vm)).toBe(before);
+  expect(fs.readFileSync(path.join(mountpoint, 'file'), 'utf8')).toBe('persistent-data\n');
+  if (opts.getDisks) expect(await ok(l, 'get_disks', [vm])).toEqual([]);
+
+  // Deleting a VM with its disk attached unmounts it; the disk and its data survive.
+  await ok(l, 'attach_disk', [vm, disk]);
+  await ok(l, 'delete_vm', [vm]);
+  expect(await exists('container', vm)).toBe(false);
+  expect(await ok(l, 'has_vm', [vm])).toBe(false);
+  expect(fs.readFileSync(path.join(mountpoint, 'file'), 'utf8')).toBe('persistent-data\n');
+  expect(mountsUnder(path.join(l.stateDir, 'disks')).filter((m) => m !== path.join(l.stateDir, 'disks'))).toEqual([]);
+
+  await ok(l, 'delete_disk', [disk]);
+  expect(await exists('volume', disk)).toBe(false);
+  const again = await cpi(l, 'delete_disk', [disk]);
+  expect(again.error?.type).toBe('Bosh::Clouds::DiskNotFound');
+}
+
+/** Nothing the suite created is left on the engine (its stemcell aside, removed by the caller). */
+export async function expectNothingLeft(runId: string, stemcells: string[] = []): Promise<void> {
+  const left = await labelled(runId);
+  expect({ ...left, images: [] }).toEqual({ containers: [], volumes: [], networks: [], images: [] });
+  for (const s of stemcells) expect(await exists('image', s)).toBe(false);
+}

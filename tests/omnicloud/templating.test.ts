@@ -1,0 +1,225 @@
+/**
+ * Templating: placeholders parsed once, values never expanded again, commands split into argv
+ * before substitution, shell code quoted per context, URL/JSON encodings — proven with property
+ * tests, several of which run the rendered command for real.
+ */
+import fc from 'fast-check';
+import { runProcess } from '../../src/omnicloud/exec/process';
+import { compileCommand, renderCommand, type CompiledCommand } from '../../src/omnicloud/template/command';
+import { compileEndpoint, renderEndpoint } from '../../src/omnicloud/template/endpoint';
+import { parseTemplate, placeholderNames } from '../../src/omnicloud/template/placeholders';
+import { shQuote, TemplateSyntaxError } from '../../src/omnicloud/template/shell';
+import type { Scope } from '../../src/omnicloud/template/values';
+
+const scope = (params: Record<string, unknown>): Scope => ({ params, steps: {} });
+
+/** Pieces that mean something to a shell, a template engine, a URL or JSON. */
+const HOSTILE = [';', '&&', '|', '$(id)', '`id`', "'", '"', '\\', '\n', '{other}', '{{x}}', '${HOME}', '$HOME', '*', '?', '~', '#', ' ', '\t', '%', '%2F', '/', '..', '&', '=', '<', '>', '(', ')', 'é', '✓', '\u2028'];
+const hostileString = fc.oneof(
+  fc.array(fc.constantFrom(...HOSTILE), { maxLength: 8 }).map((a) => a.join('')),
+  fc.string({ unit: 'binary', maxLength: 24 }),
+  fc.string({ maxLength: 24 }),
+).filter((s) => !s.includes('\0'));
+
+async function run(c: CompiledCommand, params: Record<string, unknown>): Promise<string> {
+  const r = renderCommand(c, scope(params), 'test');
+  const out = await runProcess({ file: r.file, args: r.args, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' }, timeoutMs: 10000, maxStdoutBytes: 1 << 20, maxStderrBytes: 1 << 16 });
+  if (out.exitCode !== 0) throw new Error(`exit ${out.exitCode}: ${out.stderr}`);
+  return out.stdout;
+}
+
+describe('placeholders', () => {
+  it('finds {name} and dotted names, and leaves Go templates, JSON, ${…} and regex braces literal', () => {
+    expect(parseTemplate('docker ps --format {{.ID}} {name}')).toEqual([
+      { kind: 'text', text: 'docker ps --format {{.ID}} ' },
+      { kind: 'param', name: 'name' },
+    ]);
+    expect(placeholderNames('{"a":{x},"b":"{y}"}')).toEqual(['x', 'y']);
+    expect(placeholderNames('echo ${HOME} { cmd; } \\d{2,3} {{json .}} {steps.helper.id} {result.id}')).toEqual(['steps.helper.id', 'result.id']);
+    expect(parseTemplate('{{.Names}}\t{{.Status}}')).toEqual([{ kind: 'text', text: '{{.Names}}\t{{.Status}}' }]);
+  });
+
+  it('renders values exactly once: a value that looks like a placeholder stays as it is', () => {
+    const c = compileCommand('printf %s {a}:{b}', { shell: false });
+    fc.assert(
+      fc.property(hostileString, hostileString, (a, b) => {
+        const r = renderCommand(c, scope({ a, b }), 'test');
+        expect(r.args).toEqual(['%s', `${a}:${b}`]);
+      }),
+    );
+    const r = renderCommand(compileCommand('echo {a}-{b}'), scope({ a: '{b}', b: 'B' }), 'test');
+    expect(r.args).toEqual(['{b}-B']);
+  });
+
+  it('refuses a placeholder without a value, naming it', () => {
+    expect(() => renderCommand(compileCommand('echo {a} {b}'), scope({ a: 'x' }), 'p.act')).toThrow('p.act: no value for placeholder {b}');
+    expect(() => renderCommand(compileCommand('echo {a}'), scope({ a: null }), 'p.act')).toThrow('no value for placeholder {a}');
+  });
+});
+
+describe('command templates', () => {
+  it('split into argv before substitution: quotes and backslashes as sh reads them', () => {
+    const c = compileCommand(`cli --name {name} 'a b' "c {name} d" e\\ f --flag={name}`);
+    expect(c.mode).toBe('argv');
+    const r = renderCommand(c, scope({ name: 'x y;z' }), 't');
+    expect(r).toEqual({ file: 'cli', args: ['--name', 'x y;z', 'a b', 'c x y;z d', 'e f', '--flag=x y;z'], shell: false });
+  });
+
+  it('expands an array into one argument per element only where a whole word is the placeholder', () => {
+    const c = compileCommand('docker run {flags} --label x={flags} img');
+    const r = renderCommand(c, scope({ flags: ['--label', 'a=b c'] }), 't');
+    expect(r.args).toEqual(['run', '--label', 'a=b c', '--label', 'x=["--label","a=b c"]', 'img']);
+    expect(renderCommand(c, scope({ flags: [] }), 't').args).toEqual(['run', '--label', 'x=[]', 'img']);
+  });
+
+  it('runs through /bin/sh only when the template needs shell syntax', () => {
+    for (const t of ['a | b {x}', 'echo $HOME {x}', 'ls *.json', 'a && b', 'cat < f', 'a; b', 'echo $(date)', 'echo `date`', 'a > /dev/null', '~/bin/x']) {
+      expect(compileCommand(t).mode).toBe('shell');
+    }
+    for (const t of ["echo 'a | b' {x}", 'echo "a;b"', 'docker ps --format {{.ID}}', 'echo a\\|b', "echo '$HOME'"]) {
+      expect(compileCommand(t).mode).toBe('argv');
+    }
+    expect(() => compileCommand('a | b', { shell: false })).toThrow(/needs a shell \(it uses '\|'\) but says shell: false/);
+    expect(compileCommand('echo {x}', { shell: true }).mode).toBe('shell');
+  });
+
+  it('treats the script of sh -c (bash, dash, busybox sh, behind docker exec) as shell code', () => {
+    const ctx = (t: string) => {
+      const c = compileCommand(t);
+      if (c.mode !== 'argv') throw new Error('expected argv');
+      return c.words.flat().filter((p) => p.kind === 'param').map((p) => (p as { quote: string }).quote);
+    };
+    expect(ctx("bash -c 'echo {x}' sh {y}")).toEqual(['bare', 'raw']);
+    expect(ctx(`sh -c "echo '{x}'"`)).toEqual(['sq']);
+    expect(ctx(`sh -ec 'echo "{x}"'`)).toEqual(['dq']);
+    expect(ctx("/bin/dash -o pipefail -c 'echo $(basename {x})'")).toEqual(['bare']);
+    expect(ctx("busybox sh -c 'echo {x}'")).toEqual(['bare']);
+    expect(ctx("docker exec c sh -c 'echo {x}'")).toEqual(['bare']);
+    expect(ctx('sh script.sh {x}')).toEqual(['raw']);
+  });
+
+  it('refuses spots where no quoting is safe', () => {
+    const bad: Array<[string, RegExp]> = [
+      ["sh -c 'echo `{x}`'", /inside backticks/],
+      ["sh -c 'echo ${x:-{y}}'", /inside '\$\{…\}'/],
+      ["sh -c \"echo $'{x}'\"", /inside \$'…'/],
+      ['cat <<EOF | grep {x}', /here-document/],
+      ['echo \\{x}', /backslash/],
+      ["sh -c 'echo \"\\{x}\"'", /backslash/],
+      ["bash -c 'sh -c \"echo {x}\"'", /another shell/],
+      ["echo a | sh -c 'echo {x}'", /another shell/],
+      ["echo 'unterminated", /unterminated single quote/],
+      ['', /empty/],
+    ];
+    for (const [t, re] of bad) expect(() => compileCommand(t)).toThrow(TemplateSyntaxError), expect(() => compileCommand(t)).toThrow(re);
+  });
+
+  it('argv mode: any value is exactly one argument (run for real)', async () => {
+    const c = compileCommand('printf %s {x}');
+    await fc.assert(fc.asyncProperty(hostileString, async (x) => expect(await run(c, { x })).toBe(x)), { numRuns: 40 });
+  });
+
+  it('sh -c script, bare, "…" and \'…\' spots: the value comes out unchanged (run for real)', async () => {
+    const bare = compileCommand("sh -c 'printf %s {x}'");
+    const dq = compileCommand(`sh -c 'printf %s "<{x}>"'`);
+    const sq = compileCommand(`sh -c "printf %s '<{x}>'"`);
+    await fc.assert(
+      fc.asyncProperty(hostileString, async (x) => {
+        expect(await run(bare, { x })).toBe(x);
+        expect(await run(dq, { x })).toBe(`<${x}>`);
+        expect(await run(sq, { x })).toBe(`<${x}>`);
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  it('shell-mode templates (pipes, $(…)): the value comes out unchanged (run for real)', async () => {
+    const bare = compileCommand('printf %s {x} | cat');
+    const dq = compileCommand('printf %s "[{x}]" | cat');
+    const sq = compileCommand("printf %s '[{x}]' | cat");
+    const subst = compileCommand('printf %s "$(printf %s {x})" | cat');
+    await fc.assert(
+      fc.asyncProperty(hostileString, async (x) => {
+        expect(await run(bare, { x })).toBe(x);
+        expect(await run(dq, { x })).toBe(`[${x}]`);
+        expect(await run(sq, { x })).toBe(`[${x}]`);
+        // $(…) drops trailing newlines by definition.
+        expect(await run(subst, { x })).toBe(x.replace(/\n+$/, ''));
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  it('POSIX single quoting round-trips through a real sh', async () => {
+    await fc.assert(
+      fc.asyncProperty(hostileString, async (x) => {
+        const out = await runProcess({ file: '/bin/sh', args: ['-c', `printf %s ${shQuote(x)}`], env: { PATH: '/usr/bin:/bin' }, timeoutMs: 5000, maxStdoutBytes: 1 << 20, maxStderrBytes: 1 << 16 });
+        expect(out.stdout).toBe(x);
+      }),
+      { numRuns: 30 },
+    );
+  });
+});
+
+describe('endpoint templates', () => {
+  const ep = compileEndpoint({
+    url: '{api_url}/items/{id}?q={q}',
+    method: 'POST',
+    headers: { Authorization: 'Bearer {key}', 'Content-Type': 'application/json' },
+    body: '{"name":"{name}","n":{n},"tags":{tags}}',
+  });
+  const base = { api_url: 'http://127.0.0.1:9/api/v2.0/', id: 'x', q: 'y', key: 'k', name: 'n', n: 1, tags: ['a'] };
+
+  it('percent-encodes URL values and keeps a leading base URL as it is', () => {
+    fc.assert(
+      fc.property(hostileString.filter((s) => s !== '.' && s !== '..'), hostileString, (id, q) => {
+        const r = renderEndpoint(ep, scope({ ...base, id, q }), 't');
+        expect(r.url.origin).toBe('http://127.0.0.1:9');
+        const [, api, v, items, seg] = r.url.pathname.split('/');
+        expect([api, v, items]).toEqual(['api', 'v2.0', 'items']);
+        expect(decodeURIComponent(seg as string)).toBe(id);
+        expect(r.url.searchParams.get('q')).toBe(q);
+        expect([...r.url.searchParams.keys()]).toEqual(['q']);
+      }),
+    );
+  });
+
+  it("refuses a value that would be a '..' path segment, and a base that is not a URL", () => {
+    expect(() => renderEndpoint(ep, scope({ ...base, id: '..' }), 't')).toThrow(/'\.\.' path segment/);
+    expect(() => renderEndpoint(ep, scope({ ...base, api_url: 'not a url' }), 't')).toThrow(/must be an absolute http\(s\) URL/);
+    expect(() => renderEndpoint(ep, scope({ ...base, api_url: 'file:///etc/passwd' }), 't')).toThrow(/absolute http\(s\) URL/);
+  });
+
+  it('JSON-escapes values inside JSON strings and inserts values outside them as JSON', () => {
+    fc.assert(
+      // null is "no value" for a placeholder (see the missing-value test above).
+      fc.property(hostileString, fc.jsonValue().filter((v) => v !== null), (name, tags) => {
+        const r = renderEndpoint(ep, scope({ ...base, name, tags }), 't');
+        const body = JSON.parse(r.body as string);
+        expect(body.name).toBe(name);
+        expect(body.tags).toEqual(JSON.parse(JSON.stringify(tags)));
+        expect(Object.keys(body)).toEqual(['name', 'n', 'tags']);
+      }),
+    );
+  });
+
+  it('JSON-value bodies: a leaf that is one placeholder keeps its type, other leaves are text', () => {
+    const c = compileEndpoint({ url: 'http://h/x', method: 'POST', body: { Labels: '{labels}', Cmd: ['{cmd}', 'x-{n}'], '{k}': 1 } });
+    const r = renderEndpoint(c, scope({ labels: { a: 'b' }, cmd: 'run "me"', n: 3, k: 'key' }), 't');
+    expect(JSON.parse(r.body as string)).toEqual({ Labels: { a: 'b' }, Cmd: ['run "me"', 'x-3'], key: 1 });
+    expect(r.headers['Content-Type']).toBe('application/json');
+  });
+
+  it('refuses header values with line breaks, and bodies that are not JSON', () => {
+    expect(() => renderEndpoint(ep, scope({ ...base, key: 'a\r\nX-Evil: 1' }), 't')).toThrow("the value of header 'Authorization' would contain a line break or NUL");
+    expect(() => compileEndpoint({ url: 'http://h', method: 'POST', body: '{"a": {x}' })).toThrow(/not valid JSON/);
+    expect(() => compileEndpoint({ url: 'http://h', method: 'GET', headers: { 'X-{a}': 'v' } })).toThrow(/must not contain placeholders/);
+  });
+
+  it('form bodies are percent-encoded, text bodies inserted as they are', () => {
+    const form = compileEndpoint({ url: 'http://h', method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'a={a}&b=1' });
+    expect(renderEndpoint(form, scope({ a: 'x&b=2' }), 't').body).toBe('a=x%26b%3D2&b=1');
+    const text = compileEndpoint({ url: 'http://h', method: 'POST', headers: { 'Content-Type': 'text/plain' }, body: 'hello {a}' });
+    expect(renderEndpoint(text, scope({ a: '{b} "q"' }), 't').body).toBe('hello {b} "q"');
+  });
+});
