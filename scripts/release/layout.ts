@@ -137,6 +137,12 @@ export async function layoutRelease(opts: LayoutOptions): Promise<LayoutResult> 
   const srcDir = path.join(dir, 'src', CPI_PACKAGE);
   fs.mkdirSync(srcDir, { recursive: true });
   for (const f of sources) fs.copyFileSync(path.join(dist, f), path.join(srcDir, f));
+  // The OmniCloud backend's shipped provider files (its default providers_dir).
+  const providers = path.join(root, 'providers');
+  if (fs.existsSync(providers)) {
+    fs.mkdirSync(path.join(srcDir, 'providers'), { recursive: true });
+    for (const f of fs.readdirSync(providers).filter((x) => x.endsWith('.json'))) fs.copyFileSync(path.join(providers, f), path.join(srcDir, 'providers', f));
+  }
 
   fs.mkdirSync(path.join(dir, 'config'), { recursive: true });
   const finalYml = path.join(dir, 'config', 'final.yml');

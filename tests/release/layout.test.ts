@@ -107,7 +107,8 @@ describe('npm run release', () => {
     // Every chunk the build emits, not a fixed list.
     const dist = fs.readdirSync(path.join(ROOT, 'dist')).filter((f) => f.endsWith('.js')).sort();
     expect(dist).toContain('cpi.js');
-    expect(fs.readdirSync(path.join(dir, 'src', 'docker_cpi')).sort()).toEqual(dist);
+    expect(fs.readdirSync(path.join(dir, 'src', 'docker_cpi')).sort()).toEqual([...dist, 'providers'].sort());
+    expect(fs.readdirSync(path.join(dir, 'src', 'docker_cpi', 'providers')).sort()).toEqual(fs.readdirSync(path.join(ROOT, 'providers')).filter((f) => f.endsWith('.json')).sort());
     for (const f of dist) expectSameBytes(path.join(dir, 'src', 'docker_cpi', f), path.join(ROOT, 'dist', f));
 
     // blobs.yml names each blob with its size and sha256, without object_id (a local blob).

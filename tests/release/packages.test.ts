@@ -95,6 +95,10 @@ describe('packages compiled as bosh create-env compiles them', () => {
     for (const c of installed.filter((f) => f.endsWith('.js.cache'))) expect(dist).toContain(c.replace(/\.cache$/, ''));
     for (const f of dist) expectSameBytes(path.join(lib, f), path.join(ROOT, 'dist', f));
     expect(JSON.parse(fs.readFileSync(path.join(lib, 'package.json'), 'utf8'))).toMatchObject({ type: 'commonjs' });
+    // The OmniCloud backend's shipped providers, where its default providers_dir looks.
+    const shipped = fs.readdirSync(path.join(ROOT, 'providers')).filter((f) => f.endsWith('.json')).sort();
+    expect(fs.readdirSync(path.join(r.installDir, 'providers')).sort()).toEqual(shipped);
+    for (const f of shipped) expectSameBytes(path.join(r.installDir, 'providers', f), path.join(ROOT, 'providers', f));
     expect(fs.existsSync(forbidden.log)).toBe(false);
   });
 

@@ -181,6 +181,20 @@ describe('config/cpi.json', () => {
     expect(readJson(path.join(renderJob({}), 'config', 'cpi.json'))).not.toHaveProperty('omnicloud');
   });
 
+  test('renders a real omnicloud block that the CPI loads', () => {
+    const omnicloud = {
+      providers_dir: '/var/vcap/jobs/providers/config',
+      provider: 'docker',
+      method_map: { reboot_vm: null },
+      settings: { network_mode: 'none' },
+      timeout_seconds: 120,
+      env: { DOCKER_HOST: 'unix:///var/run/docker.sock' },
+    };
+    const { config } = renderConfig({ docker_cpi: { backend: 'omnicloud', omnicloud } });
+    expect(config.backend).toBe('omnicloud');
+    expect(config.omnicloud).toMatchObject(omnicloud);
+  });
+
   test("leaves validation to the CPI, whose error names the key and not the value", () => {
     const dir = renderJob({ docker_cpi: { log_level: 'loud', agent: { mbus: MBUS } } });
     expect(() => load(path.join(dir, 'config', 'cpi.json'))).toThrow(/log_level/);
