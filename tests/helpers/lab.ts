@@ -24,6 +24,7 @@ export const SUBNETS = {
   faults: 210,
   omnicloud: 211,
   fuzz: 213,
+  secrets: 214,
   bench: 212,
   demo: 244,
 } as const;
