@@ -147,11 +147,26 @@ export class Lab {
     return { cid, networks: nets };
   }
 
-  /** Deletes the stemcells it imported, then reports and removes anything left with its label. */
+  /**
+   * Deletes the stemcells it imported, then reports and removes anything left with its label,
+   * and any mount left under its state directory (a leak too: a disk or directory still held).
+   */
   async finish(): Promise<Record<string, string[]>> {
     for (const cid of this.stemcellCids) await this.ok('delete_stemcell', [cid]).catch(() => undefined);
-    const left = await labelled(this.runId);
+    const left: Record<string, string[]> = await labelled(this.runId);
     await cleanupLabelled(this.runId);
+    const mounts = execFileSync('findmnt', ['-rno', 'TARGET'], { encoding: 'utf8' })
+      .split('\n')
+      .filter((t) => t.startsWith(`${path.dirname(this.stateDir)}/`) && t.includes('/state/'))
+      .sort((a, b) => b.length - a.length);
+    for (const m of mounts) {
+      try {
+        execFileSync('umount', ['-l', m], { stdio: 'ignore' });
+      } catch {
+        /* already gone with its parent */
+      }
+    }
+    if (mounts.length) left['mounts'] = mounts;
     return left;
   }
 }

@@ -129,7 +129,7 @@ export async function attachDisk(ctx: DockerContext, vmCid: string, diskCid: str
     if (mode === 'host') await unmount(path.join(diskDir(ctx, vmCid), diskCid)).catch(() => undefined);
     throw e;
   }
-  ctx.log.info('attached disk', { vm: vmCid, disk: diskCid, mode, backing: disk.backing });
+  ctx.log.debug('attached disk', { vm: vmCid, disk: diskCid, mode, backing: disk.backing });
   return hint;
 }
 
@@ -156,7 +156,7 @@ export async function detachDisk(ctx: DockerContext, vmCid: string, diskCid: str
   await updateSettings(ctx, vmCid, containerId, c.Config.Labels ?? {}, (p) => {
     delete p[diskCid];
   });
-  ctx.log.info('detached disk', { vm: vmCid, disk: diskCid, mode });
+  ctx.log.debug('detached disk', { vm: vmCid, disk: diskCid, mode });
 }
 
 /** The disks really attached to a VM (its mounts, not just what the settings say). */

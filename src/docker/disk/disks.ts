@@ -55,7 +55,7 @@ export async function createDisk(ctx: DockerContext, sizeMiB: number, cp: CloudP
       throw new CloudError(`create_disk: cannot make the disk's filesystem: ${msg}`);
     }
   }
-  ctx.log.info('created disk', { cid, size_mib: sizeMiB, backing });
+  ctx.log.debug('created disk', { cid, size_mib: sizeMiB, backing });
   return cid;
 }
 
@@ -79,7 +79,7 @@ export async function deleteDisk(ctx: DockerContext, cid: string): Promise<void>
     throw e;
   }
   fs.rmSync(metadataFile(ctx, cid), { force: true });
-  ctx.log.info('deleted disk', { cid });
+  ctx.log.debug('deleted disk', { cid });
 }
 
 /** Grows an image-backed disk; it must be detached (the Director detaches before resizing). */

@@ -6,13 +6,17 @@
  * and making the same request costs ~15 ms more per call on these machines (see README,
  * "Performance"). dockerode drives the long streaming operations instead (streams.ts).
  */
-import * as http from 'node:http';
+import type * as http from 'node:http';
 import * as net from 'node:net';
 import type { Readable } from 'node:stream';
 import type { DockerConfig } from '../../config/schema';
 import type { Logger } from '../../log/logger';
 import { CloudError, isBoshError } from '../../rpc/errors';
 import { parseEndpoint, type Endpoint } from './endpoint';
+import { unixRequest } from './unix-http';
+
+/** node's http client, loaded only for TCP engines and for streams (see unix-http.ts). */
+const httpModule = (): typeof import('node:http') => require('node:http') as typeof import('node:http');
 
 /** Newest Engine API the CPI is written against; older engines are spoken to in their own version. */
 export const MAX_API_VERSION = '1.47';
@@ -124,7 +128,7 @@ export class EngineClient {
         key: tls?.private_key,
         servername: this.endpoint.hostname,
       });
-    } else this.agent = new http.Agent({ keepAlive: true });
+    } else this.agent = new (httpModule().Agent)({ keepAlive: true });
   }
 
   /** The negotiated (or pinned) Engine API version; asks the engine once per process. */
@@ -190,18 +194,32 @@ export class EngineClient {
   }
 
   private async raw(method: string, path: string, opts: RequestOptions): Promise<unknown> {
+    if (this.endpoint.kind === 'unix' && !isReadable(opts.body)) return this.rawUnix(this.endpoint.socketPath, method, path, opts);
     const res = await this.send(method, path, opts);
-    const text = await readText(res);
-    if (!text) return undefined;
-    const type = res.headers['content-type'] ?? '';
-    if (type.includes('json')) {
-      try {
-        return JSON.parse(text);
-      } catch {
-        return text;
-      }
+    return decodeBody(await readText(res), res.headers['content-type']);
+  }
+
+  /** A JSON request over the unix socket without node's http client (see unix-http.ts). */
+  private async rawUnix(socketPath: string, method: string, path: string, opts: RequestOptions): Promise<unknown> {
+    const headers: Record<string, string> = { Host: 'docker', ...opts.headers };
+    const body = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
+    if (body) headers['Content-Type'] ??= 'application/json';
+    const started = Date.now();
+    let res;
+    try {
+      res = await unixRequest(socketPath, method, path + encodeQuery(opts.query), {
+        headers,
+        body,
+        connectTimeoutMs: this.config.connect_timeout_seconds * 1000,
+        idleTimeoutMs: opts.idleTimeoutMs,
+      });
+    } catch (e) {
+      throw this.connectionError(e as NodeJS.ErrnoException);
     }
-    return text;
+    if (this.log.isLevelEnabled('trace')) this.log.trace('engine request', { method, path, status: res.status, ms: Date.now() - started });
+    const text = res.body.toString('utf8');
+    if (res.status < 200 || res.status >= 300) throw new EngineError(res.status, engineMessage(text), method, path);
+    return decodeBody(text, res.headers['content-type']);
   }
 
   private send(method: string, path: string, opts: RequestOptions): Promise<http.IncomingMessage> {
@@ -216,7 +234,7 @@ export class EngineClient {
     const e = this.endpoint;
     const target: http.RequestOptions =
       e.kind === 'unix' ? { createConnection: () => net.connect(e.socketPath) } : { host: e.hostname, port: e.port, agent: this.agent };
-    const mod = e.kind === 'tcp' && e.tls ? (require('node:https') as typeof import('node:https')) : http;
+    const mod = e.kind === 'tcp' && e.tls ? (require('node:https') as typeof import('node:https')) : httpModule();
 
     const tracing = this.log.isLevelEnabled('trace');
     const started = tracing ? Date.now() : 0;
@@ -283,6 +301,18 @@ export class EngineClient {
       cause: err,
     });
   }
+}
+
+function decodeBody(text: string, contentType: string | undefined): unknown {
+  if (!text) return undefined;
+  if ((contentType ?? '').includes('json')) {
+    try {
+      return JSON.parse(text);
+    } catch {
+      return text;
+    }
+  }
+  return text;
 }
 
 function engineMessage(text: string): string {

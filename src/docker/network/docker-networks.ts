@@ -72,7 +72,7 @@ export async function createDockerNetwork(
 ): Promise<{ id: string; created: boolean; conflict?: string }> {
   try {
     const r = await ctx.engine.request<{ Id: string }>('POST', '/networks/create', { body: createBody(ctx, name, plan, origin) });
-    ctx.log.info('created Docker network', { name, subnet: plan.subnet, origin });
+    ctx.log.debug('created Docker network', { name, subnet: plan.subnet, origin });
     return { id: r.Id, created: true };
   } catch (e) {
     if (!isEngineError(e)) throw e;
@@ -122,7 +122,7 @@ export async function removeIfUnused(ctx: DockerContext, nameOrId: string): Prom
   if (Object.keys(n.Containers ?? {}).length > 0) return false;
   try {
     await ctx.engine.request('DELETE', `/networks/${seg(n.Id)}`);
-    ctx.log.info('removed Docker network after its last VM', { name: n.Name });
+    ctx.log.debug('removed Docker network after its last VM', { name: n.Name });
     return true;
   } catch (e) {
     // Another VM joined meanwhile (active endpoints), or another call removed it: both fine.

@@ -59,5 +59,5 @@ export async function deleteNetwork(ctx: DockerContext, id: string): Promise<voi
   } catch (e) {
     if (!(isEngineError(e) && e.statusCode === 404)) throw e;
   }
-  ctx.log.info('deleted network', { name: n.Name });
+  ctx.log.debug('deleted network', { name: n.Name });
 }

@@ -30,7 +30,7 @@ async function removeImageRef(ctx: DockerContext, ref: string): Promise<void> {
 export async function deleteStemcell(ctx: DockerContext, cid: string): Promise<void> {
   const image = await inspectImage(ctx, cid);
   if (!image) {
-    ctx.log.info('stemcell already gone', { cid });
+    ctx.log.debug('stemcell already gone', { cid });
     return;
   }
   const ours = image.Config?.Labels?.[L.managed] === 'true' || IMPORTED.test(cid);

@@ -195,7 +195,7 @@ async function attempt(ctx: DockerContext, input: CreateVmInput, p: Prepared): P
     await store.write(cid, { ...settings, networks: agentNetworks(observed) }, delivery, id);
     undo.commit();
     ctx.state.markCreated(cid);
-    ctx.log.info('created VM', { cid, agent_id: input.agentId, start: p.start.mode, delivery, networks: Object.fromEntries(Object.entries(observed).map(([k, v]) => [k, v.ip])) });
+    ctx.log.debug('created VM', { cid, agent_id: input.agentId, start: p.start.mode, delivery, networks: Object.fromEntries(Object.entries(observed).map(([k, v]) => [k, v.ip])) });
     return { cid, networks: resultNetworks(observed) };
   } catch (e) {
     // The state directory (with its marker) goes only when everything else could be undone;

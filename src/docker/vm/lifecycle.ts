@@ -49,7 +49,7 @@ export async function deleteVm(ctx: DockerContext, cid: string, hooks: VmDeleteH
   if (c) {
     for (const net of Object.keys(c.NetworkSettings?.Networks ?? {})) await removeIfUnused(ctx, net);
     await collectDeletedStemcell(ctx, c.Image);
-    ctx.log.info('deleted VM', { cid });
+    ctx.log.debug('deleted VM', { cid });
   }
 }
 
@@ -96,7 +96,7 @@ export async function rebootVm(ctx: DockerContext, cid: string): Promise<void> {
   const c = await mustFind(ctx, cid);
   await ctx.engine.request('POST', `/containers/${seg(c.Id)}/restart`, { query: { t: ctx.config.stop_timeout_seconds } });
   await refreshObservedNetworks(ctx, cid, c.Id, c.Config?.Labels ?? {});
-  ctx.log.info('rebooted VM', { cid });
+  ctx.log.debug('rebooted VM', { cid });
 }
 
 /** A container name operators can read in `docker ps`, still holding the CID. */
@@ -127,5 +127,5 @@ export async function setVmMetadata(ctx: DockerContext, cid: string, md: Metadat
   if (name && c.Name !== `/${name}`) {
     await ctx.engine.request('POST', `/containers/${seg(c.Id)}/rename`, { query: { name } });
   }
-  ctx.log.info('set VM metadata', { cid, name: name ?? c.Name.replace(/^\//, '') });
+  ctx.log.debug('set VM metadata', { cid, name: name ?? c.Name.replace(/^\//, '') });
 }
