@@ -32,6 +32,14 @@ fs.writeFileSync(
 const context = { director_uuid: 'demo-director', request_id: 'cpi-000001', vm: { stemcell: { api_version: 3 } } };
 let step = 0;
 
+/** Runs a command inside the VM's container, the way an operator would look. */
+function inside(vm: string, script: string): string {
+  const id = spawnSync('docker', ['ps', '-q', '--filter', `label=bosh.cpi.vm-cid=${vm}`], { encoding: 'utf8' }).stdout.trim();
+  const r = spawnSync('docker', ['exec', id, '/bin/sh', '-c', script], { encoding: 'utf8' });
+  console.log(`    $ docker exec ${vm.slice(0, 14)}… sh -c '${script}'\n${(r.stdout + r.stderr).trim().replace(/^/gm, '      ')}`);
+  return r.stdout;
+}
+
 function call(method: string, args: unknown[]): unknown {
   step++;
   const request = { method, arguments: args, context, api_version: 2 };
@@ -63,13 +71,16 @@ async function main(): Promise<void> {
     };
     const [vm] = call('create_vm', ['demo-agent-0001', sc, { cpus: 1, memory: 256, ports: ['127.0.0.1:26868:6868/tcp'] }, networks, [], { bosh: { tags: { demo: 'true' } } }]) as [string];
     cleanup.unshift(() => call('delete_vm', [vm]));
+    inside(vm, "sed -e 's/:[^:@]*@/:<redacted>@/' /var/vcap/bosh/warden-cpi-agent-env.json | cut -c1-160; echo; df -h /var/vcap/data | tail -1");
     call('has_vm', [vm]);
     call('set_vm_metadata', [vm, { director: 'demo', deployment: 'demo', job: 'web', index: '0', name: 'web/0' }]);
     const disk = call('create_disk', [1024, {}, vm]) as string;
     cleanup.unshift(() => call('delete_disk', [disk]));
-    call('attach_disk', [vm, disk]);
+    const hint = call('attach_disk', [vm, disk]) as string;
+    inside(vm, `df -h ${hint} | tail -1; echo written-while-attached > ${hint}/hello; cat ${hint}/hello`);
     call('get_disks', [vm]);
     call('detach_disk', [vm, disk]);
+    inside(vm, 'ls /warden-cpi-dev; cat /var/vcap/data/sys/boots | wc -l');
     call('reboot_vm', [vm]);
   } finally {
     for (const f of cleanup) {

@@ -13,6 +13,8 @@ const SUBNET = '10.212.0';
 export interface DockerBenchCtx extends Ctx {
   config: string;
   stemcell: string;
+  /** The stemcell's image file (create_stemcell's argument). */
+  image: string;
   network: string;
   vm: string;
   seq: number;
@@ -34,7 +36,7 @@ export async function dockerSetup(): Promise<DockerBenchCtx> {
   const network = `bosh-bench-${process.pid}`;
   sh('docker', ['network', 'create', '--label', `${LABEL}=true`, '--subnet', `${SUBNET}.0/24`, '--gateway', `${SUBNET}.1`, network]);
   const [vm] = cpi(req('create_vm', ['bench-agent', stemcell, {}, { default: net(2) }, [], {}]), ['-configPath', config]) as [string];
-  return { config, stemcell, network, vm, seq: 10 };
+  return { config, stemcell, image: sc.imagePath, network, vm, seq: 10 };
 }
 
 function net(host: number): Record<string, unknown> {
@@ -154,6 +156,62 @@ export const diskSection: Section = {
         cpi(req('detach_disk', [ctx.vm, ctx.disk]), ['-configPath', ctx.config]);
       },
       target: (ms) => ({ text: '≤ 230 ms', met: ms <= 230 }),
+    },
+  ],
+};
+
+/** More methods, each beside the same work done with the docker CLI or a bare node start. */
+export const methodsSection: Section = {
+  key: 'methods',
+  title: 'more methods (Docker backend)',
+  runs: Number(process.env['BENCH_METHOD_RUNS'] ?? 10),
+  setup: dockerSetup,
+  teardown: dockerTeardown,
+  cases: [
+    { name: 'node -e 0', run: nodeBare },
+    {
+      name: 'get_disks',
+      floor: 'node -e 0',
+      run: (c) => void cpi(req('get_disks', [(c as DockerBenchCtx).vm]), ['-configPath', (c as DockerBenchCtx).config]),
+    },
+    {
+      name: 'set_vm_metadata',
+      floor: 'node -e 0',
+      run: (c) => void cpi(req('set_vm_metadata', [(c as DockerBenchCtx).vm, { deployment: 'bench', job: 'web', index: String((c as DockerBenchCtx).seq++ % 3) }]), ['-configPath', (c as DockerBenchCtx).config]),
+    },
+    {
+      name: 'docker CLI: volume create + rm',
+      run: (c) => {
+        const name = `bench-vol-${process.pid}-${(c as DockerBenchCtx).seq++}`;
+        sh('docker', ['volume', 'create', '--label', `${LABEL}=true`, name]);
+        sh('docker', ['volume', 'rm', name]);
+      },
+    },
+    {
+      name: 'create_disk + delete_disk',
+      floor: 'docker CLI: volume create + rm',
+      run: (c) => {
+        const ctx = c as DockerBenchCtx;
+        const disk = cpi(req('create_disk', [64, {}, ctx.vm]), ['-configPath', ctx.config]) as string;
+        cpi(req('delete_disk', [disk]), ['-configPath', ctx.config]);
+      },
+    },
+    {
+      name: 'docker CLI: import + rmi',
+      run: (c) => {
+        const tag = `bench-import:${process.pid}-${(c as DockerBenchCtx).seq++}`;
+        sh('docker', ['import', '--change', `LABEL ${LABEL}=true`, (c as DockerBenchCtx).image, tag]);
+        sh('docker', ['rmi', tag]);
+      },
+    },
+    {
+      name: 'create_stemcell + delete_stemcell',
+      floor: 'docker CLI: import + rmi',
+      run: (c) => {
+        const ctx = c as DockerBenchCtx;
+        const sc = cpi(req('create_stemcell', [ctx.image, { name: 'bench', version: '1' }]), ['-configPath', ctx.config]) as string;
+        cpi(req('delete_stemcell', [sc]), ['-configPath', ctx.config]);
+      },
     },
   ],
 };

@@ -1,7 +1,7 @@
 /** The benchmark's sections; later issues add the Docker backend's. */
 import { cpi, nodeBare } from './process';
 import type { Section } from './types';
-import { diskSection, vmSection } from './docker';
+import { diskSection, methodsSection, vmSection } from './docker';
 
 const startup: Section = {
   key: 'startup',
@@ -18,4 +18,4 @@ const startup: Section = {
   ],
 };
 
-export const sections: Section[] = [startup, vmSection, diskSection];
+export const sections: Section[] = [startup, vmSection, diskSection, methodsSection];

@@ -11,7 +11,7 @@
  * Everything here is generated: edit jobs/ and packages/ at the repository root. bosh's own
  * bookkeeping (.dev_builds, dev_releases, .final_builds, releases, config/private.yml) is kept.
  */
-import * as crypto from 'node:crypto';
+import { digestFile } from './npm-blobs';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -75,15 +75,7 @@ export function nodeBlobsFromSpec(specText: string): NodeBlob[] {
 }
 
 export function sha256File(file: string): string {
-  const h = crypto.createHash('sha256');
-  const fd = fs.openSync(file, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(1 << 20);
-    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
-  } finally {
-    fs.closeSync(fd);
-  }
-  return h.digest('hex');
+  return digestFile(file, 'sha256', 'hex');
 }
 
 function subdirs(dir: string): string[] {

@@ -56,7 +56,8 @@ function sha512Digests(integrity: string): string[] {
     .map((h) => h.slice('sha512-'.length).replace(/\?.*$/, ''));
 }
 
-function digestFile(file: string, algo: 'sha512' | 'sha1', encoding: 'base64' | 'hex'): string {
+/** A file's digest, read in 1 MiB pieces (blobs are tens of megabytes). */
+export function digestFile(file: string, algo: 'sha512' | 'sha256' | 'sha1', encoding: 'base64' | 'hex'): string {
   const h = crypto.createHash(algo);
   const fd = fs.openSync(file, 'r');
   try {

@@ -125,12 +125,11 @@ export function loadConfig(opts: { file?: string; env: Env; context?: Record<str
   let merged: unknown = defaults(opts.env, file === undefined);
   if (file !== undefined) merged = deepMerge(merged, canonicalizeKeys(Config, liftLegacyShapes(readConfigFile(file))));
   const where = file !== undefined ? `config file ${file}` : 'built-in defaults';
-  // Report file problems as file problems before the context is mixed in.
-  validate(merged, where);
-
   const ignoredContextKeys: string[] = [];
   const overlayRaw = contextOverlay(opts.context ?? {});
   if (Object.keys(overlayRaw).length) {
+    // Report file problems as file problems before the context is mixed in.
+    validate(merged, where);
     const overlay = liftLegacyShapes(overlayRaw);
     for (const k of Object.keys(overlay)) {
       // Unknown cpi-config properties are not fatal: the Director sends whatever the operator put there.
