@@ -3,7 +3,9 @@ import type { CallContext, CpiBackend, CreateNetworkResult, CreateVmInput, Creat
 import type { CloudProperties, DiskHint, Metadata, NetworkDefinition, VmResources } from '../cpi/schemas';
 import { loadChunk } from '../runtime/chunks';
 import { DockerContext } from './context';
+import { releaseVmMounts } from './disk/vm-dir';
 import type { ContainerInspect } from './engine/types';
+import { L } from './labels';
 import { removeIfUnused } from './network/docker-networks';
 import { createNetwork, deleteNetwork } from './network/managed';
 import { deleteStemcell } from './stemcell/delete';
@@ -39,13 +41,14 @@ export class DockerBackend implements CpiBackend {
   }
 
   private deleteHooks() {
-    const disks = () => loadChunk('disks');
     return [
       {
         // Helper-mode disks are unmounted while the VM's image is still there to run the helper;
         // the CPI's own host mounts go once the container (and its use of them) is gone.
-        beforeDelete: (vm: string, c: ContainerInspect) => disks().releaseDisks(this.ctx, vm, c),
-        afterDelete: (vm: string) => disks().releaseVmMounts(this.ctx, vm),
+        beforeDelete: async (vm: string, c: ContainerInspect) => {
+          if (c.Config.Labels?.[L.diskMode] === 'helper') await loadChunk('disks').releaseDisks(this.ctx, vm, c);
+        },
+        afterDelete: (vm: string) => releaseVmMounts(this.ctx, vm),
       },
     ];
   }

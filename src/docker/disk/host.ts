@@ -6,7 +6,7 @@
  * container at /warden-cpi-dev with rslave propagation, so a mount made under it on the host
  * appears inside the running container, and an unmount disappears from it.
  */
-import { execFile } from 'node:child_process';
+import type * as ChildProcess from 'node:child_process';
 import * as fs from 'node:fs';
 import { CloudError } from '../../rpc/errors';
 
@@ -16,6 +16,9 @@ export class HostCommandError extends CloudError {}
 
 /** Runs a host tool (mount, umount, mkfs.ext4, resize2fs …) with a clean environment. */
 export function run(cmd: string, args: string[], timeoutMs = TIMEOUT_MS, okCodes: readonly number[] = [0]): Promise<string> {
+  // Required here: delete_vm reads the mount table through this module, and most of its calls
+  // run no command at all.
+  const { execFile } = require('node:child_process') as typeof ChildProcess;
   return new Promise((resolve, reject) => {
     execFile(
       cmd,

@@ -16,101 +16,99 @@ import type { HostConfig } from '../engine/types';
 import { parsePorts, type PortSpec } from './ports';
 
 /**
- * Raw HostConfig keys the CPI passes to the engine, in Docker's spelling. Built on first use:
- * each zod schema costs time to construct, and most calls (has_vm, delete_vm) never need them.
+ * Raw HostConfig keys the CPI passes to the engine, in Docker's spelling, each with the schema of
+ * its value. Schemas are built only for the keys a VM type uses: each costs time to construct on
+ * a cold process, and most VM types use none.
  */
-function hostConfigSchemas(): { byName: Record<string, z.ZodMiniType>; byLower: Map<string, string> } {
-  const PosInt = z.int().check(z.gte(0));
-  const Str = z.string();
-  const StrList = z.array(z.string());
-  const Obj = z.record(z.string(), z.unknown());
-  const ObjList = z.array(Obj);
-  const Bool = z.boolean();
-  const StrMap = z.record(z.string(), z.string());
-  const byName: Record<string, z.ZodMiniType> = {
-    Memory: PosInt,
-    MemorySwap: z.int(),
-    MemoryReservation: PosInt,
-    MemorySwappiness: z.int().check(z.gte(-1), z.lte(100)),
-    NanoCpus: PosInt,
-    CpuShares: PosInt,
-    CpuPeriod: PosInt,
-    CpuQuota: z.int(),
-    CpuRealtimePeriod: PosInt,
-    CpuRealtimeRuntime: PosInt,
-    CpusetCpus: Str,
-    CpusetMems: Str,
-    PidsLimit: z.int(),
-    BlkioWeight: PosInt,
-    BlkioWeightDevice: ObjList,
-    BlkioDeviceReadBps: ObjList,
-    BlkioDeviceWriteBps: ObjList,
-    BlkioDeviceReadIOps: ObjList,
-    BlkioDeviceWriteIOps: ObjList,
-    OomKillDisable: Bool,
-    OomScoreAdj: z.int(),
-    Ulimits: ObjList,
-    Devices: ObjList,
-    DeviceCgroupRules: StrList,
-    DeviceRequests: ObjList,
-    CapAdd: StrList,
-    CapDrop: StrList,
-    SecurityOpt: StrList,
-    ShmSize: PosInt,
-    Tmpfs: StrMap,
-    Sysctls: StrMap,
-    Dns: StrList,
-    DnsOptions: StrList,
-    DnsSearch: StrList,
-    ExtraHosts: StrList,
-    GroupAdd: StrList,
-    IpcMode: Str,
-    PidMode: Str,
-    UTSMode: Str,
-    UsernsMode: Str,
-    CgroupnsMode: z.enum(['host', 'private']),
-    Cgroup: Str,
-    CgroupParent: Str,
-    Runtime: Str,
-    Privileged: Bool,
-    PublishAllPorts: Bool,
-    PortBindings: z.record(z.string(), z.nullable(ObjList)),
-    Mounts: ObjList,
-    Binds: StrList,
-    VolumesFrom: StrList,
-    VolumeDriver: Str,
-    ReadonlyRootfs: Bool,
-    ReadonlyPaths: StrList,
-    MaskedPaths: StrList,
-    StorageOpt: StrMap,
-    LogConfig: Obj,
-    RestartPolicy: Obj,
-    Init: z.nullable(Bool),
-    IOMaximumBandwidth: PosInt,
-    IOMaximumIOps: PosInt,
-  };
-  const byLower = new Map(Object.keys(byName).map((k) => [k.toLowerCase(), k]));
-  return { byName, byLower };
-}
+type SchemaThunk = () => z.ZodMiniType;
+const posInt: SchemaThunk = () => z.int().check(z.gte(0));
+const int: SchemaThunk = () => z.int();
+const str: SchemaThunk = () => z.string();
+const strList: SchemaThunk = () => z.array(z.string());
+const obj: SchemaThunk = () => z.record(z.string(), z.unknown());
+const objList: SchemaThunk = () => z.array(z.record(z.string(), z.unknown()));
+const bool: SchemaThunk = () => z.boolean();
+const strMap: SchemaThunk = () => z.record(z.string(), z.string());
+
+const HOST_CONFIG: Record<string, SchemaThunk> = {
+  Memory: posInt,
+  MemorySwap: int,
+  MemoryReservation: posInt,
+  MemorySwappiness: () => z.int().check(z.gte(-1), z.lte(100)),
+  NanoCpus: posInt,
+  CpuShares: posInt,
+  CpuPeriod: posInt,
+  CpuQuota: int,
+  CpuRealtimePeriod: posInt,
+  CpuRealtimeRuntime: posInt,
+  CpusetCpus: str,
+  CpusetMems: str,
+  PidsLimit: int,
+  BlkioWeight: posInt,
+  BlkioWeightDevice: objList,
+  BlkioDeviceReadBps: objList,
+  BlkioDeviceWriteBps: objList,
+  BlkioDeviceReadIOps: objList,
+  BlkioDeviceWriteIOps: objList,
+  OomKillDisable: bool,
+  OomScoreAdj: int,
+  Ulimits: objList,
+  Devices: objList,
+  DeviceCgroupRules: strList,
+  DeviceRequests: objList,
+  CapAdd: strList,
+  CapDrop: strList,
+  SecurityOpt: strList,
+  ShmSize: posInt,
+  Tmpfs: strMap,
+  Sysctls: strMap,
+  Dns: strList,
+  DnsOptions: strList,
+  DnsSearch: strList,
+  ExtraHosts: strList,
+  GroupAdd: strList,
+  IpcMode: str,
+  PidMode: str,
+  UTSMode: str,
+  UsernsMode: str,
+  CgroupnsMode: () => z.enum(['host', 'private']),
+  Cgroup: str,
+  CgroupParent: str,
+  Runtime: str,
+  Privileged: bool,
+  PublishAllPorts: bool,
+  PortBindings: () => z.record(z.string(), z.nullable(z.array(z.record(z.string(), z.unknown())))),
+  Mounts: objList,
+  Binds: strList,
+  VolumesFrom: strList,
+  VolumeDriver: str,
+  ReadonlyRootfs: bool,
+  ReadonlyPaths: strList,
+  MaskedPaths: strList,
+  StorageOpt: strMap,
+  LogConfig: obj,
+  RestartPolicy: obj,
+  Init: () => z.nullable(z.boolean()),
+  IOMaximumBandwidth: posInt,
+  IOMaximumIOps: posInt,
+};
+const HOST_CONFIG_BY_LOWER = new Map(Object.keys(HOST_CONFIG).map((k) => [k.toLowerCase(), k]));
 
 /** HostConfig keys the CPI owns: networks, lifecycle. */
 const FORBIDDEN = new Set(['networkmode', 'autoremove', 'links', 'containeridfile']);
 
-function friendlySchemas() {
-  return {
-    cpus: z.number().check(z.gt(0)),
-    memory: z.int().check(z.gte(6)),
-    ephemeral_disk: z.int().check(z.gte(1)),
-    ports: z.array(z.union([z.string(), z.int(), z.record(z.string(), z.unknown())])),
-    privileged: z.boolean(),
-    force_start_with_systemd: z.boolean(),
-    force_start_without_systemd: z.boolean(),
-    force_lxcfs_enabled: z.boolean(),
-    force_lxcfs_disabled: z.boolean(),
-  } as const;
-}
-const FRIENDLY_KEYS = new Set(['cpus', 'memory', 'ephemeral_disk', 'ports', 'privileged', 'force_start_with_systemd', 'force_start_without_systemd', 'force_lxcfs_enabled', 'force_lxcfs_disabled']);
-type FriendlyKey = keyof ReturnType<typeof friendlySchemas>;
+const FRIENDLY: Record<string, SchemaThunk> = {
+  cpus: () => z.number().check(z.gt(0)),
+  memory: () => z.int().check(z.gte(6)),
+  ephemeral_disk: () => z.int().check(z.gte(1)),
+  ports: () => z.array(z.union([z.string(), z.int(), z.record(z.string(), z.unknown())])),
+  privileged: bool,
+  force_start_with_systemd: bool,
+  force_start_without_systemd: bool,
+  force_lxcfs_enabled: bool,
+  force_lxcfs_disabled: bool,
+};
+type FriendlyKey = keyof typeof FRIENDLY;
 
 export interface VmProperties {
   cpus?: number;
@@ -143,20 +141,19 @@ function check<T>(key: string, schema: z.ZodMiniType<T>, value: unknown): T {
 export function parseVmProperties(cp: CloudProperties): VmProperties {
   const out: VmProperties = { ports: [], hostConfig: {}, warnings: [] };
   const friendly: Partial<Record<FriendlyKey, unknown>> = {};
-  const FRIENDLY = friendlySchemas();
-  const docker = hostConfigSchemas();
   for (const [key, value] of Object.entries(cp)) {
     if (value === null || value === undefined) continue;
-    if (FRIENDLY_KEYS.has(key)) {
-      friendly[key as FriendlyKey] = check(key, FRIENDLY[key as FriendlyKey] as z.ZodMiniType, value);
+    const friendlySchema = Object.prototype.hasOwnProperty.call(FRIENDLY, key) ? FRIENDLY[key] : undefined;
+    if (friendlySchema) {
+      friendly[key] = check(key, friendlySchema(), value);
       continue;
     }
     const lower = key.toLowerCase();
     if (FORBIDDEN.has(lower)) fail(`${key} is managed by the CPI and cannot be set`);
-    const dockerKey = docker.byLower.get(lower);
+    const dockerKey = HOST_CONFIG_BY_LOWER.get(lower);
     if (dockerKey) {
       if (dockerKey in out.hostConfig) fail(`${key} is given twice (in different spellings)`);
-      out.hostConfig[dockerKey] = check(key, docker.byName[dockerKey] as z.ZodMiniType, value);
+      out.hostConfig[dockerKey] = check(key, (HOST_CONFIG[dockerKey] as SchemaThunk)(), value);
       continue;
     }
     // Other CPIs' keys in a shared vm_type are harmless; a typo is worth a warning in the task log.
