@@ -78,12 +78,14 @@ export function isShared(entry: MountEntry | undefined): boolean {
   return !!entry && entry.propagation.some((p) => p.startsWith('shared:'));
 }
 
-/** Makes `dir` a mount point of its own, in a peer group of its own, shared. */
+/**
+ * Makes `dir` a mount point of its own, in a peer group of its own, shared. One mount(8) call:
+ * it applies the propagation changes in order after the bind (util-linux ≥ 2.23).
+ */
 export async function makeSharedMountPoint(dir: string): Promise<void> {
   fs.mkdirSync(dir, { recursive: true });
-  if (!isMountPoint(dir)) await run('mount', ['--bind', dir, dir]);
-  await run('mount', ['--make-private', dir]);
-  await run('mount', ['--make-shared', dir]);
+  if (!isMountPoint(dir)) await run('mount', ['--bind', '--make-private', '--make-shared', dir, dir]);
+  else await run('mount', ['--make-private', '--make-shared', dir]);
 }
 
 export async function bindMount(source: string, target: string): Promise<void> {
