@@ -27,6 +27,7 @@ import { checkCapacity, resourceLimits } from './resources';
 import { chooseStartMode, startConfig, type StartPlan } from './start-mode';
 import { asCreationFailure, NetworkVanished, startFailure } from './start-errors';
 import { Undo } from './undo';
+import { settleAll } from '../../runtime/settle';
 import { loopMount } from '../disk/host';
 import { createImage, imagePath } from '../disk/image';
 import { prepareDiskDir, releaseVmMounts, type DiskMode } from '../disk/vm-dir';
@@ -99,6 +100,26 @@ async function sizedEphemeral(ctx: DockerContext, cid: string, volumeDir: string
   return mountPoint;
 }
 
+/**
+ * Resolves each planned network to a Docker network, creating it where the CPI may. An unnamed
+ * manual network may map to an existing network of another name (same subnet).
+ */
+async function joinNetworks(ctx: DockerContext, cid: string, plans: NetworkPlan[], undo: Undo): Promise<void> {
+  const createdNetworks: string[] = [];
+  for (const plan of plans) {
+    const n = await ensureNetwork(ctx, plan);
+    plan.docker = n.name;
+    if (n.created) {
+      undo.push(`remove network ${n.name}`, () => removeIfUnused(ctx, n.id));
+      createdNetworks.push(n.name);
+      ctx.state.markCreating(cid, createdNetworks);
+    }
+    // A static IP a running container holds is refused before the container is made.
+    const holder = plan.ip && ipHolder(n.network, plan.ip);
+    if (holder) throw new VMCreationFailed(`ip ${plan.ip} of network '${plan.boshName}' is already used by container ${holder} on Docker network ${plan.docker}`);
+  }
+}
+
 async function attempt(ctx: DockerContext, input: CreateVmInput, p: Prepared): Promise<CreateVmResult> {
   const cid = newVmCid();
   const undo = new Undo(ctx.log);
@@ -110,27 +131,20 @@ async function attempt(ctx: DockerContext, input: CreateVmInput, p: Prepared): P
     const settings = buildAgentSettings({ agentId: input.agentId, vmCid: cid, agent: ctx.config.agent, networks: agentNetworks(observedNetworks(p.plans, undefined)), env: input.env });
     await store.write(cid, settings, 'bind');
 
-    // An unnamed manual network may map to an existing network of another name (same subnet).
+    // Networks and the ephemeral volume do not depend on each other: made side by side, each
+    // registering its own undo as it succeeds.
     const plans = p.plans.map((x) => ({ ...x }));
-    const createdNetworks: string[] = [];
-    for (const plan of plans) {
-      const n = await ensureNetwork(ctx, plan);
-      plan.docker = n.name;
-      if (n.created) {
-        undo.push(`remove network ${n.name}`, () => removeIfUnused(ctx, n.id));
-        createdNetworks.push(n.name);
-        ctx.state.markCreating(cid, createdNetworks);
-      }
-      // A static IP a running container holds is refused before the container is made.
-      const holder = plan.ip && ipHolder(n.network, plan.ip);
-      if (holder) throw new VMCreationFailed(`ip ${plan.ip} of network '${plan.boshName}' is already used by container ${holder} on Docker network ${plan.docker}`);
-    }
-
     const volume = ephemeralVolumeName(cid);
-    const created = await ctx.engine.request<VolumeInspect>('POST', '/volumes/create', {
-      body: { Name: volume, Driver: 'local', Labels: ctx.labels({ [L.kind]: 'ephemeral', [L.vmCid]: cid, ...(p.props.ephemeralDiskMiB ? { [L.sizeMiB]: String(p.props.ephemeralDiskMiB) } : {}) }) },
-    });
-    undo.push(`remove volume ${volume}`, () => ctx.engine.request('DELETE', `/volumes/${seg(volume)}`, { query: { force: true } }));
+    const [, created] = await settleAll([
+      joinNetworks(ctx, cid, plans, undo),
+      (async () => {
+        const v = await ctx.engine.request<VolumeInspect>('POST', '/volumes/create', {
+          body: { Name: volume, Driver: 'local', Labels: ctx.labels({ [L.kind]: 'ephemeral', [L.vmCid]: cid, ...(p.props.ephemeralDiskMiB ? { [L.sizeMiB]: String(p.props.ephemeralDiskMiB) } : {}) }) },
+        });
+        undo.push(`remove volume ${volume}`, () => ctx.engine.request('DELETE', `/volumes/${seg(volume)}`, { query: { force: true } }));
+        return v;
+      })(),
+    ]);
 
     // The persistent-disk directory, and with it the VM's disk mode (see disk/vm-dir.ts).
     let delivery: Delivery = ctx.config.settings_delivery === 'archive' ? 'archive' : 'bind';

@@ -13,6 +13,7 @@ import { agentNetworks, observedNetworks } from '../network/results';
 import { SettingsStore, type Delivery } from '../settings/store';
 import { collectDeletedStemcell } from '../stemcell/delete';
 import { findVm, inspectContainer } from './find';
+import { settleAll } from '../../runtime/settle';
 
 /** Work other parts of the backend do around a VM's deletion (persistent disks). */
 export interface VmDeleteHook {
@@ -41,16 +42,22 @@ export async function deleteVm(ctx: DockerContext, cid: string, hooks: VmDeleteH
     await ignoreMissing(ctx.engine.request('POST', `/containers/${seg(c.Id)}/stop`, { query: { t: ctx.config.stop_timeout_seconds } }));
     await ignoreMissing(ctx.engine.request('DELETE', `/containers/${seg(c.Id)}`, { query: { force: true, v: true } }));
   }
-  // Host mounts (disks, a sized ephemeral disk) go first: the volume and directory under them next.
+  // With the container gone, its volume, networks and stemcell image are independent: one round
+  // trip each, side by side.
+  await settleAll([
+    removeVmStorage(ctx, cid, c, hooks),
+    ...Object.keys(c?.NetworkSettings?.Networks ?? {}).map((net) => removeIfUnused(ctx, net)),
+    ...(c ? [collectDeletedStemcell(ctx, c.Image)] : []),
+  ]);
+  if (c) ctx.log.debug('deleted VM', { cid });
+}
+
+/** Host mounts (disks, a sized ephemeral disk) go first: the volume and directory under them next. */
+async function removeVmStorage(ctx: DockerContext, cid: string, c: ContainerInspect | undefined, hooks: VmDeleteHook[]): Promise<void> {
   for (const h of hooks) await h.afterDelete?.(cid);
   const volume = c?.Config?.Labels?.[L.ephemeralVolume] ?? ephemeralVolumeName(cid);
   await ignoreMissing(ctx.engine.request('DELETE', `/volumes/${seg(volume)}`, { query: { force: true } }));
   ctx.state.removeVmDir(cid);
-  if (c) {
-    for (const net of Object.keys(c.NetworkSettings?.Networks ?? {})) await removeIfUnused(ctx, net);
-    await collectDeletedStemcell(ctx, c.Image);
-    ctx.log.debug('deleted VM', { cid });
-  }
 }
 
 async function mustFind(ctx: DockerContext, cid: string): Promise<ContainerInspect> {

@@ -1,0 +1,10 @@
+/**
+ * Runs independent engine calls side by side. Unlike Promise.all it waits for every task, so
+ * none is still in flight when the response is written or a rollback starts; throws the first failure.
+ */
+export async function settleAll<T extends readonly unknown[]>(tasks: readonly [...{ [K in keyof T]: Promise<T[K]> }]): Promise<T> {
+  const results = await Promise.allSettled(tasks);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
+}
