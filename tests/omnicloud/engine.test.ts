@@ -7,22 +7,12 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as path from 'node:path';
-import { isOmniError, OmniError, truncateText } from '../../src/omnicloud/errors';
+import { truncateText } from '../../src/omnicloud/errors';
 import { Preflight } from '../../src/omnicloud/preflight';
-import { alive, capturedLog, engine, fakeBin, fixture, localServer, provider, single, tmpDir, type LocalServer } from './helpers';
+import { alive, capturedLog, failure, engine, fakeBin, fixture, localServer, provider, single, tmpDir, type LocalServer } from './helpers';
 
 const dir = tmpDir('omni-engine-');
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-async function failure(p: Promise<unknown>): Promise<OmniError> {
-  try {
-    await p;
-  } catch (e) {
-    if (isOmniError(e)) return e;
-    throw e;
-  }
-  throw new Error('expected the action to fail');
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -8,6 +8,7 @@ import { createLogSession, type Logger } from '../../src/log/logger';
 import { Engine, type EngineOptions } from '../../src/omnicloud/engine';
 import { compileProvider } from '../../src/omnicloud/provider/load';
 import type { Provider } from '../../src/omnicloud/provider/model';
+import { isOmniError, type OmniError } from '../../src/omnicloud/errors';
 
 export const FIXTURES = path.join(__dirname, 'fixtures');
 export const SHIPPED = path.join(__dirname, '..', '..', 'providers');
@@ -116,4 +117,15 @@ export function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** The OmniError a promise rejects with; anything else fails the test. */
+export async function failure(p: Promise<unknown>): Promise<OmniError> {
+  try {
+    await p;
+  } catch (e) {
+    if (isOmniError(e)) return e;
+    throw e;
+  }
+  throw new Error('expected the action to fail');
 }

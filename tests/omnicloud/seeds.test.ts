@@ -6,20 +6,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isOmniError, type OmniError } from '../../src/omnicloud/errors';
 import { Preflight } from '../../src/omnicloud/preflight';
 import { loadProviderFile } from '../../src/omnicloud/provider/load';
-import { capturedLog, engine, fakeBin, FIXTURES, localServer, SHIPPED, tmpDir, type LocalServer } from './helpers';
-
-async function failure(p: Promise<unknown>): Promise<OmniError> {
-  try {
-    await p;
-  } catch (e) {
-    if (isOmniError(e)) return e;
-    throw e;
-  }
-  throw new Error('expected a failure');
-}
+import { capturedLog, engine, failure, fakeBin, FIXTURES, localServer, SHIPPED, tmpDir, type LocalServer } from './helpers';
 
 const readLines = (f: string) => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8').trim().split('\n') : []);
 
