@@ -97,7 +97,10 @@ async function train(env: Env): Promise<void> {
   const trainingEnv = { ...env, DOCKER_HOST: 'unix:///nonexistent/docker.sock' };
   const C = { director_uuid: 'training', request_id: 'cpi-000000', vm: { stemcell: { api_version: 2 } } };
   const net = { default: { type: 'manual', ip: '10.0.0.2', netmask: '255.255.255.0', gateway: '10.0.0.1', dns: ['10.0.0.1'], default: ['dns', 'gateway'], cloud_properties: {} } };
-  const requests: Array<[string, unknown[]]> = [
+  // The OmniCloud backend, chosen by a cpi-config context: its HTTP provider against a socket that
+  // is not there (no process is started), so dist/omnicloud.js is cached too.
+  const omni = { ...C, backend: 'omnicloud', omnicloud: { provider: 'docker-api', validate: false, settings: { docker_socket: '/nonexistent/docker.sock' } } };
+  const requests: Array<[string, unknown[], object?]> = [
     ['info', []],
     ['has_vm', ['c-00000000-0000-4000-8000-000000000000']],
     ['delete_vm', ['c-00000000-0000-4000-8000-000000000000']],
@@ -114,9 +117,12 @@ async function train(env: Env): Promise<void> {
     ['delete_disk', ['vol-1']],
     ['get_disks', ['c-1']],
     ['nonexistent_method', []],
+    ['has_vm', ['c-1'], omni],
+    ['create_disk', [1024, {}, null], omni],
+    ['delete_disk', ['vol-1'], omni],
   ];
-  for (const [method, args] of requests) {
-    const text = JSON.stringify({ method, arguments: args, context: C, api_version: 2 });
+  for (const [method, args, context = C] of requests) {
+    const text = JSON.stringify({ method, arguments: args, context, api_version: 2 });
     await handle(async () => text, [], trainingEnv, logs);
   }
   await handle(async () => '{"method":', [], trainingEnv, logs);
