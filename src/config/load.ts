@@ -111,7 +111,7 @@ export function contextOverlay(context: Record<string, unknown>): Record<string,
   return out;
 }
 
-const TOP_LEVEL_KEYS = new Set(Object.keys((Config as unknown as { _zod: { def: { shape: object } } })._zod.def.shape).map((k) => k.toLowerCase()));
+const TOP_LEVEL_KEYS = new Set(Object.keys(Config.shape).map((k) => k.toLowerCase()));
 const LEGACY_TOP_LEVEL = new Set(['actions', 'host', 'api_version', 'tls']);
 
 function validate(candidate: unknown, where: string): Config {
