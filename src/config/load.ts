@@ -127,9 +127,8 @@ export function loadConfig(opts: { file?: string; env: Env; context?: Record<str
   const where = file !== undefined ? `config file ${file}` : 'built-in defaults';
   const ignoredContextKeys: string[] = [];
   const overlayRaw = contextOverlay(opts.context ?? {});
+  let config: Config;
   if (Object.keys(overlayRaw).length) {
-    // Report file problems as file problems before the context is mixed in.
-    validate(merged, where);
     const overlay = liftLegacyShapes(overlayRaw);
     for (const k of Object.keys(overlay)) {
       // Unknown cpi-config properties are not fatal: the Director sends whatever the operator put there.
@@ -138,9 +137,17 @@ export function loadConfig(opts: { file?: string; env: Env; context?: Record<str
         delete overlay[k];
       }
     }
-    merged = deepMerge(merged, canonicalizeKeys(Config, overlay));
+    const withContext = deepMerge(merged, canonicalizeKeys(Config, overlay));
+    const result = Config.safeParse(withContext);
+    if (result.success) config = result.data;
+    else {
+      // Report file problems as file problems, without the context mixed in.
+      validate(merged, where);
+      config = validate(withContext, `${where} with the request's cpi-config context`);
+    }
+  } else {
+    config = validate(merged, where);
   }
-  const config = validate(merged, Object.keys(overlayRaw).length ? `${where} with the request's cpi-config context` : where);
 
   const envLevel = opts.env[LOG_LEVEL_ENV];
   if (envLevel) {

@@ -115,6 +115,13 @@ describe('configuration', () => {
     expect(e.message).toContain('docker.host: must be unix://');
   });
 
+  it('reports a file problem as a file problem when the request also carries a cpi-config context', () => {
+    const f = file({ docker: { host: 'unix:///var/run/docker.sock' }, stop_timeout_seconds: -1 });
+    const e = loadError(() => loadConfig({ file: f, env, context: { director_uuid: 'd', docker: { host: 'ftp://x' } } }));
+    expect(e.message).toMatch(/^invalid configuration \(config file [^)]*\): stop_timeout_seconds/);
+    expect(e.message).not.toContain('cpi-config');
+  });
+
   it('lets BOSH_CPI_LOG_LEVEL override the level', () => {
     expect(loadConfig({ env: { ...env, BOSH_CPI_LOG_LEVEL: 'DEBUG' } }).config.log_level).toBe('debug');
     expect(loadError(() => loadConfig({ env: { ...env, BOSH_CPI_LOG_LEVEL: 'chatty' } })).message).toContain('BOSH_CPI_LOG_LEVEL');
