@@ -7,7 +7,7 @@ import type { CallContext } from './cpi/backend';
 import { createLogSession, isLevelName, type LogSession } from './log/logger';
 import { redactRequest } from './log/redact';
 import { backendLoader } from './rpc/backends';
-import { dispatch, lookupMethod } from './rpc/dispatch';
+import { lookupMethod } from './rpc/dispatch';
 import { parseRequest, type Request } from './rpc/envelope';
 import { isBoshError } from './rpc/errors';
 import { errorResponse, serialize, successResponse, type Response } from './rpc/response';
@@ -42,7 +42,7 @@ async function handle(input: () => Promise<string>, argv: readonly string[], env
     };
     if (log.isLevelEnabled('debug')) call.log.debug('request', { request: redactRequest(req) });
     const started = Date.now();
-    const result = await dispatch(req, call, backendLoader(call));
+    const result = await entry.run(req.arguments, call, backendLoader(call));
     const response = successResponse(result, logs.gatheredText());
     if (log.isLevelEnabled('debug')) call.log.debug('response', { method: req.method, ms: Date.now() - started, result });
     return response;

@@ -1,8 +1,6 @@
-/** Routes one request to its method (contract §5); unknown methods are NotImplemented. */
-import type { CallContext, CpiBackend } from '../cpi/backend';
+/** Finds the method of a request (contract §5); unknown methods are NotImplemented. */
 import { METHODS } from '../cpi/methods';
 import { NotImplemented } from './errors';
-import type { Request } from './envelope';
 
 function printable(name: string): string {
   const s = name.length > 64 ? name.slice(0, 64) + '…' : name;
@@ -13,8 +11,4 @@ export function lookupMethod(name: string) {
   const entry = Object.prototype.hasOwnProperty.call(METHODS, name) ? METHODS[name] : undefined;
   if (!entry) throw new NotImplemented(`Must call implemented method: Unknown method '${printable(name)}'`);
   return entry;
-}
-
-export async function dispatch(req: Request, call: CallContext, backend: () => CpiBackend): Promise<unknown> {
-  return lookupMethod(req.method).run(req.arguments, call, backend);
 }
