@@ -6,7 +6,6 @@ import type * as ConfigLoad from './config/load';
 import type { CallContext } from './cpi/backend';
 import { createLogSession, isLevelName, type LogSession } from './log/logger';
 import { redactRequest } from './log/redact';
-import { backendLoader } from './rpc/backends';
 import { lookupMethod } from './rpc/dispatch';
 import { parseRequest, type Request } from './rpc/envelope';
 import { isBoshError } from './rpc/errors';
@@ -42,7 +41,8 @@ async function handle(input: () => Promise<string>, argv: readonly string[], env
     };
     if (log.isLevelEnabled('debug')) call.log.debug('request', { request: redactRequest(req) });
     const started = Date.now();
-    const result = await entry.run(req.arguments, call, backendLoader(call));
+    // The backend's chunk is loaded only once the method has checked its arguments.
+    const result = await entry.run(req.arguments, call, () => loadChunk(config.backend).createBackend(call));
     const response = successResponse(result, logs.gatheredText());
     if (log.isLevelEnabled('debug')) call.log.debug('response', { method: req.method, ms: Date.now() - started, result });
     return response;
