@@ -2,6 +2,7 @@
  * bin/cpi: one request on STDIN, one response on STDOUT, logs on STDERR, exit 0 in every
  * handled case (the bosh CLI discards the response of a non-zero exit).
  */
+import { LOG_LEVEL_ENV } from './config/env';
 import type * as ConfigLoad from './config/load';
 import type { CallContext } from './cpi/backend';
 import { createLogSession, isLevelName, type LogSession } from './log/logger';
@@ -65,7 +66,7 @@ export async function main(argv: readonly string[], env: Env): Promise<void> {
   }
   const writeResponse = claimStdout();
   const logs = createLogSession();
-  const envLevel = env['BOSH_CPI_LOG_LEVEL']?.toLowerCase();
+  const envLevel = env[LOG_LEVEL_ENV]?.toLowerCase();
   if (envLevel && isLevelName(envLevel)) logs.setLevel(envLevel);
 
   let done = false;

@@ -13,12 +13,9 @@ import * as path from 'node:path';
 import { CpiError } from '../rpc/errors';
 import { formatIssues } from '../runtime/issues';
 import { JsonSyntaxError, parseJson } from '../runtime/json';
+import { CONFIG_ENV, LOG_LEVEL_ENV, STATE_DIR_ENV } from './env';
 import { canonicalizeKeys, deepMerge, isPlainObject, liftLegacyShapes } from './normalize';
 import { Config } from './schema';
-
-export const CONFIG_ENV = 'BOSH_CPI_CONFIG';
-export const LOG_LEVEL_ENV = 'BOSH_CPI_LOG_LEVEL';
-export const STATE_DIR_ENV = 'BOSH_CPI_STATE_DIR';
 
 const CONTEXT_RESERVED = new Set(['director_uuid', 'request_id', 'vm']);
 
