@@ -10,6 +10,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { isLevelName, LEVEL_NAMES } from '../log/logger';
 import { CpiError } from '../rpc/errors';
 import { formatIssues } from '../runtime/issues';
 import { JsonSyntaxError, parseJson } from '../runtime/json';
@@ -149,9 +150,8 @@ export function loadConfig(opts: { file?: string; env: Env; context?: Record<str
   const envLevel = opts.env[LOG_LEVEL_ENV];
   if (envLevel) {
     const lvl = envLevel.toLowerCase();
-    const ok = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
-    if (!(ok as readonly string[]).includes(lvl)) throw new CpiError(`${LOG_LEVEL_ENV} must be one of ${ok.join(', ')}`);
-    config.log_level = lvl as Config['log_level'];
+    if (!isLevelName(lvl)) throw new CpiError(`${LOG_LEVEL_ENV} must be one of ${LEVEL_NAMES.join(', ')}`);
+    config.log_level = lvl;
   }
   return { config, source: file, ignoredContextKeys };
 }

@@ -3,8 +3,9 @@
  * cloudfoundry/bosh-docker-cpi-release's cpi.json are mapped onto it first (see normalize.ts).
  */
 import * as z from 'zod/mini';
+import { LEVEL_NAMES } from '../log/logger';
 
-const LogLevel = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
+const LogLevel = z.enum(LEVEL_NAMES);
 
 const DockerHost = z.string().check(
   z.refine(
