@@ -11,14 +11,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { isLevelName, LEVEL_NAMES } from '../log/logger';
+import { DIRECTOR_CONTEXT_KEYS } from '../rpc/context';
 import { CpiError } from '../rpc/errors';
 import { formatIssues } from '../runtime/issues';
 import { JsonSyntaxError, parseJson } from '../runtime/json';
 import { CONFIG_ENV, LOG_LEVEL_ENV, STATE_DIR_ENV } from './env';
 import { canonicalizeKeys, deepMerge, isPlainObject, liftLegacyShapes } from './normalize';
 import { Config } from './schema';
-
-const CONTEXT_RESERVED = new Set(['director_uuid', 'request_id', 'vm']);
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -105,7 +104,7 @@ function readConfigFile(file: string): Record<string, unknown> {
 /** The cpi-config overlay: context keys other than the Director's own. */
 export function contextOverlay(context: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(context)) if (!CONTEXT_RESERVED.has(k)) out[k] = v;
+  for (const [k, v] of Object.entries(context)) if (!DIRECTOR_CONTEXT_KEYS.has(k)) out[k] = v;
   return out;
 }
 

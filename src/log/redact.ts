@@ -4,6 +4,7 @@
  * Callers pass mbus URLs with passwords, TLS keys, env.bosh certificates and blobstore
  * credentials; the Director only redacts its own request log, so the CPI must do the same.
  */
+import { DIRECTOR_CONTEXT_KEYS } from '../rpc/context';
 
 export const REDACTED = '<redacted>';
 
@@ -38,11 +39,9 @@ export function redact(value: unknown, depth = 0): unknown {
   return value;
 }
 
-const CONTEXT_PUBLIC_KEYS = new Set(['director_uuid', 'request_id', 'vm']);
-
 /** A request as it may be logged: cpi-config properties in `context` are hidden entirely. */
 export function redactRequest(req: { method: string; arguments: unknown[]; context: Record<string, unknown>; api_version?: number }): unknown {
   const context: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(req.context)) context[k] = CONTEXT_PUBLIC_KEYS.has(k) ? v : REDACTED;
+  for (const [k, v] of Object.entries(req.context)) context[k] = DIRECTOR_CONTEXT_KEYS.has(k) ? v : REDACTED;
   return { method: req.method, arguments: redact(req.arguments), context, api_version: req.api_version };
 }
