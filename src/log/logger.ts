@@ -23,7 +23,7 @@ export interface Logger {
   isLevelEnabled(level: LevelName): boolean;
 }
 
-/** Where enabled lines go once formatted; the pino chunk implements it. */
+/** Where enabled lines go once formatted; the pino chunk implements it. The facade has filtered by level already. */
 export interface LogSink {
   write(level: Exclude<LevelName, 'silent'>, msg: string, fields: Record<string, unknown>): void;
 }
@@ -33,20 +33,12 @@ class LogState {
   level: number = LEVELS.info;
   readonly gathered: string[] = [];
   private sink: LogSink | undefined;
-  sinkFactory: (level: LevelName) => LogSink = defaultSinkFactory;
+  sinkFactory: () => LogSink = () => loadChunk('pino').createPinoSink();
 
   getSink(): LogSink {
-    if (!this.sink) this.sink = this.sinkFactory(levelName(this.level));
+    if (!this.sink) this.sink = this.sinkFactory();
     return this.sink;
   }
-}
-
-function levelName(n: number): LevelName {
-  return (Object.keys(LEVELS) as LevelName[]).find((k) => LEVELS[k] === n) ?? 'info';
-}
-
-function defaultSinkFactory(level: LevelName): LogSink {
-  return loadChunk('pino').createPinoSink(level);
 }
 
 class FacadeLogger implements Logger {
@@ -100,7 +92,7 @@ export interface LogSession {
   /** The text for the response's `log` field. */
   gatheredText(): string;
   /** Replace the sink (tests, or the omni CLI which logs differently). */
-  useSink(factory: (level: LevelName) => LogSink): void;
+  useSink(factory: () => LogSink): void;
 }
 
 export function createLogSession(bindings: Record<string, unknown> = {}): LogSession {
