@@ -23,8 +23,6 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 export interface LoadedConfig {
   config: Config;
-  /** Where the file came from, for messages; undefined when only defaults apply. */
-  source?: string;
   /** Context keys that were not configuration and were ignored. */
   ignoredContextKeys: string[];
 }
@@ -39,7 +37,7 @@ function canWrite(dir: string): boolean {
 }
 
 /** A state directory on this machine that later calls find again. */
-export function defaultStateDir(env: Env): string {
+function defaultStateDir(env: Env): string {
   if (env[STATE_DIR_ENV]) return env[STATE_DIR_ENV] as string;
   if (canWrite('/var/vcap/data')) return '/var/vcap/data/docker_cpi';
   // HOME is shared into Docker Desktop's VM, /tmp is not; the Director sets HOME, `env -i` does not.
@@ -102,7 +100,7 @@ function readConfigFile(file: string): Record<string, unknown> {
 }
 
 /** The cpi-config overlay: context keys other than the Director's own. */
-export function contextOverlay(context: Record<string, unknown>): Record<string, unknown> {
+function contextOverlay(context: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(context)) if (!DIRECTOR_CONTEXT_KEYS.has(k)) out[k] = v;
   return out;
@@ -152,5 +150,5 @@ export function loadConfig(opts: { file?: string; env: Env; context?: Record<str
     if (!isLevelName(lvl)) throw new CpiError(`${LOG_LEVEL_ENV} must be one of ${LEVEL_NAMES.join(', ')}`);
     config.log_level = lvl;
   }
-  return { config, source: file, ignoredContextKeys };
+  return { config, ignoredContextKeys };
 }

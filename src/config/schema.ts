@@ -16,7 +16,7 @@ const DockerHost = z.string().check(
 
 const Pem = z.string().check(z.minLength(1));
 
-export const TlsConfig = z.strictObject({
+const TlsConfig = z.strictObject({
   ca: Pem,
   certificate: Pem,
   private_key: Pem.check(
@@ -26,7 +26,6 @@ export const TlsConfig = z.strictObject({
     ),
   ),
 });
-export type TlsConfig = z.output<typeof TlsConfig>;
 
 export const DockerConfig = z.strictObject({
   host: DockerHost,
@@ -38,7 +37,7 @@ export const DockerConfig = z.strictObject({
 });
 export type DockerConfig = z.output<typeof DockerConfig>;
 
-export const BlobstoreConfig = z.strictObject({
+const BlobstoreConfig = z.strictObject({
   provider: z.string(),
   options: z._default(z.record(z.string(), z.unknown()), {}),
 });
@@ -50,7 +49,7 @@ export const AgentConfig = z.strictObject({
 });
 export type AgentConfig = z.output<typeof AgentConfig>;
 
-export const LightStemcellConfig = z.strictObject({
+const LightStemcellConfig = z.strictObject({
   require_image_verification: z._default(z.boolean(), true),
   disable_light_stemcells: z._default(z.boolean(), false),
 });
@@ -59,7 +58,7 @@ export const LightStemcellConfig = z.strictObject({
  * The OmniCloud JSON-CPI engine (backend: omnicloud). Method-map entries and settings are checked
  * in detail by the omnicloud chunk, so building this schema stays cheap for every call.
  */
-export const OmniCloudConfig = z.strictObject({
+const OmniCloudConfig = z.strictObject({
   /** Directory of provider *.json files; default: the shipped providers/ directory. */
   providers_dir: z.optional(z.string().check(z.minLength(1))),
   /** The provider that serves BOSH methods. */
@@ -86,7 +85,6 @@ export const OmniCloudConfig = z.strictObject({
   /** Variables passed through from the CPI's own environment. */
   pass_env: z._default(z.array(z.string()), []),
 });
-export type OmniCloudConfig = z.output<typeof OmniCloudConfig>;
 
 export const Config = z.strictObject({
   backend: z._default(z.enum(['docker', 'omnicloud']), 'docker'),
@@ -118,4 +116,3 @@ export const Config = z.strictObject({
 });
 
 export type Config = z.output<typeof Config>;
-export type ConfigInput = z.input<typeof Config>;

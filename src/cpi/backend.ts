@@ -71,6 +71,3 @@ export interface CpiBackend {
   createNetwork?(definition: NetworkDefinition): Promise<CreateNetworkResult>;
   deleteNetwork?(networkId: string): Promise<void>;
 }
-
-/** A backend module (a lazily loaded chunk) exports this. */
-export type BackendFactory = (call: CallContext) => CpiBackend;

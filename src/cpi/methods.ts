@@ -11,8 +11,8 @@ import type * as Schemas from './schemas';
 // and `info` must not pay for the schemas of other methods.
 const schemas = (): typeof Schemas => require('./schemas') as typeof Schemas;
 
-export const STEMCELL_FORMATS = ['warden-tar', 'general-tar', 'docker-light'] as const;
-export const CPI_API_VERSION = 2;
+const STEMCELL_FORMATS = ['warden-tar', 'general-tar', 'docker-light'] as const;
+const CPI_API_VERSION = 2;
 
 interface MethodEntry {
   /** false for info and ping, which answer from the core without configuration or backend. */

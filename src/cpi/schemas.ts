@@ -18,7 +18,7 @@ export const NullableCid = z.nullable(Cid);
 /** A file path on the machine running the CPI. */
 export const FilePath = z.string().check(z.minLength(1), z.maxLength(4096));
 
-export const JsonObject = z.record(z.string(), z.unknown());
+const JsonObject = z.record(z.string(), z.unknown());
 
 /** An object argument the callers may also send as null (treated as empty). */
 export const ObjectOrNull = z.pipe(
@@ -29,7 +29,7 @@ export const ObjectOrNull = z.pipe(
 export const CloudProperties = ObjectOrNull;
 export type CloudProperties = z.output<typeof CloudProperties>;
 
-export const NetworkType = z.enum(['manual', 'dynamic', 'vip']);
+const NetworkType = z.enum(['manual', 'dynamic', 'vip']);
 
 /** One entry of create_vm's `networks`; unknown keys (mac, prefix, nic_group, …) pass through to the agent. */
 export const NetworkSpec = z.looseObject({

@@ -9,7 +9,7 @@
 import { redact, redactString } from './redact';
 import { loadChunk } from '../runtime/chunks';
 
-export const LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity } as const;
+const LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity } as const;
 export type LevelName = keyof typeof LEVELS;
 export const LEVEL_NAMES = Object.keys(LEVELS) as [LevelName, ...LevelName[]];
 

@@ -77,12 +77,6 @@ export class DiskNotAttached extends BoshError {
   }
 }
 
-export class NetworkNotFound extends BoshError {
-  constructor(message: string) {
-    super(ErrorTypes.NetworkNotFound, message);
-  }
-}
-
 export class NoDiskSpace extends BoshError {
   constructor(message: string, okToRetry = false) {
     super(ErrorTypes.NoDiskSpace, message, okToRetry);

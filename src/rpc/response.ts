@@ -19,7 +19,7 @@ export function successResponse(result: unknown, log: string): Response {
 }
 
 /** Known CPI errors keep their type; anything else is reported as a CloudError with its message. */
-export function toResponseError(e: unknown): ResponseError {
+function toResponseError(e: unknown): ResponseError {
   if (isBoshError(e)) return { type: e.boshType, message: redactString(e.message), ok_to_retry: e.okToRetry === true };
   const message = e instanceof Error ? e.message : String(e);
   return { type: ErrorTypes.CloudError, message: redactString(message || 'unexpected error'), ok_to_retry: false };

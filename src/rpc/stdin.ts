@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import { CpiError } from './errors';
 
-export const MAX_REQUEST_BYTES = 16 * 1024 * 1024;
+const MAX_REQUEST_BYTES = 16 * 1024 * 1024;
 const CHUNK = 64 * 1024;
 
 function tooLarge(limit: number): CpiError {
