@@ -13,7 +13,7 @@ import { parseJson } from '../../runtime/json';
 import { compileErrorRule } from '../classify';
 import { ProviderLoadError } from '../errors';
 import type { JsonField } from '../parse/json';
-import { compileRegex, groupCount } from '../parse/regex';
+import { compileRegex, groupCount, splitInlineFlags } from '../parse/regex';
 import type { CompiledPattern, CompiledRules, Fields } from '../parse/rules';
 import { statusMapping } from '../status';
 import { commandPlaceholders, compileCommand } from '../template/command';
@@ -215,7 +215,12 @@ function compileStep(s: RawStep, ctx: StepContext, pr: Problems): CompiledStep |
 function compilePatterns(p: Record<string, string> | undefined, where: string, pr: Problems): Map<string, RegExp> {
   const out = new Map<string, RegExp>();
   for (const [k, src] of Object.entries(p ?? {})) {
-    const re = pr.try(`${where}.${k}`, () => new RegExp(src, 'u'));
+    // The schema accepts a leading inline group such as (?i): it becomes a flag here too. No other
+    // flag is added: ^ and $ must anchor the whole value, not a line of it.
+    const re = pr.try(`${where}.${k}`, () => {
+      const { source, flags } = splitInlineFlags(src, '');
+      return new RegExp(source, `${flags}u`);
+    });
     if (re) out.set(k, re);
   }
   return out;
