@@ -175,16 +175,13 @@ async function run(args: Args, io: CliIO, logs: LogSession, env: Env): Promise<n
   const { engine, preflight } = engineFor(args, loaded, logs, env);
   try {
     const p = engine.provider(name);
-    const a = engine.action(p, action);
+    engine.action(p, action); // an unknown action fails before validation runs
     if (!args.flags.has('no-validate')) await preflight.validate(p);
     const init = args.flags.has('init') ? await preflight.initialize(p, args.params) : {};
     const r = await engine.run(name, action, args.params, { initOutputs: init });
     if (args.flags.has('raw')) io.out(r.raw.endsWith('\n') || r.raw === '' ? r.raw : `${r.raw}\n`);
-    else {
-      const { secrets, declared } = engine.secretsFor(p, a, engine.mergeParams(p, a, args.params, init));
-      secrets.addFromResult(r.result, declared);
-      io.out(JSON.stringify(secrets.scrubDeep(r.result, declared), null, 2) + '\n');
-    }
+    // The run's own secrets: also those that earlier steps' outputs brought in.
+    else io.out(JSON.stringify(r.secrets.scrubDeep(r.result, r.declared), null, 2) + '\n');
     if (args.flags.has('trace')) for (const t of r.trace) io.err(`${t.outcome.padEnd(7)} ${t.phase}/${t.step} ${t.ms} ms\n`);
     return 0;
   } catch (e) {

@@ -55,6 +55,10 @@ export interface RunResult {
   /** The main target's raw output (stdout or response body), secrets scrubbed. */
   raw: string;
   trace: StepTrace[];
+  /** The secrets of the run: its parameters' and those picked up from every step's output. */
+  secrets: Secrets;
+  /** Parameter and field names declared secret (provider and action secret_params). */
+  declared: ReadonlySet<string>;
 }
 
 export interface RunOptions {
@@ -101,13 +105,13 @@ export class Engine {
   }
 
   /** The parameters an action runs with, before its steps' own defaults. */
-  mergeParams(p: Provider, a: CompiledAction, caller: Readonly<Record<string, unknown>>, init: Readonly<Record<string, unknown>> = {}): Record<string, unknown> {
+  private mergeParams(p: Provider, a: CompiledAction, caller: Readonly<Record<string, unknown>>, init: Readonly<Record<string, unknown>> = {}): Record<string, unknown> {
     const out: Record<string, unknown> = { ...p.defaults, ...a.defaults, ...this.opts.settings, ...init };
     for (const [k, v] of Object.entries(caller)) if (v !== undefined) out[k] = v;
     return out;
   }
 
-  secretsFor(p: Provider, a: CompiledAction, params: Readonly<Record<string, unknown>>): { secrets: Secrets; declared: Set<string> } {
+  private secretsFor(p: Provider, a: CompiledAction, params: Readonly<Record<string, unknown>>): { secrets: Secrets; declared: Set<string> } {
     const declared = new Set([...p.secretParams, ...a.secretParams]);
     return { secrets: Secrets.fromParams(params, declared), declared };
   }
@@ -186,7 +190,7 @@ export class Engine {
       }
     }
     if (failure !== undefined) throw failure;
-    return { result, raw, trace };
+    return { result, raw, trace, secrets, declared };
   }
 
   private where(p: Provider, a: CompiledAction, step: CompiledStep): string {
