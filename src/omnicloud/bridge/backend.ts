@@ -11,7 +11,7 @@ import { Engine } from '../engine';
 import { isOmniError, ProviderLoadError } from '../errors';
 import { Preflight } from '../preflight';
 import { providerProblems } from '../provider/issues';
-import { loadProviderDir } from '../provider/load';
+import { loadNamedProvider } from '../provider/load';
 import type { Provider } from '../provider/model';
 import { MethodMap } from '../provider/schema';
 import { parseTemplate } from '../template/placeholders';
@@ -47,7 +47,7 @@ function loadProvider(call: CallContext): { provider: Provider; providers: Map<s
   const dir = cfg.providers_dir ?? shippedProvidersDir();
   let loaded;
   try {
-    loaded = loadProviderDir(dir);
+    loaded = loadNamedProvider(dir, cfg.provider);
   } catch (e) {
     if (e instanceof ProviderLoadError) throw new CpiError(`omnicloud.providers_dir ${e.message}`);
     throw e;

@@ -321,20 +321,28 @@ export function compileProvider(raw: unknown, file: string, digest: string): Pro
   return provider;
 }
 
-export function loadProviderFile(file: string): Provider {
+/** A provider file's text and parsed JSON; throws ProviderLoadError naming the file. */
+function readProviderFile(file: string): { text: string; raw: unknown } {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
     throw new ProviderLoadError(file, [`cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`]);
   }
-  let raw: unknown;
   try {
-    raw = parseJson(text);
+    return { text, raw: parseJson(text) };
   } catch (e) {
     throw new ProviderLoadError(file, [`is not valid JSON: ${(e as Error).message}`]);
   }
+}
+
+function compileText(text: string, raw: unknown, file: string): Provider {
   return compileProvider(raw, file, createHash('sha256').update(text).digest('hex'));
+}
+
+export function loadProviderFile(file: string): Provider {
+  const { text, raw } = readProviderFile(file);
+  return compileText(text, raw, file);
 }
 
 export interface LoadResult {
@@ -343,18 +351,24 @@ export interface LoadResult {
   errors: ProviderLoadError[];
 }
 
-export function loadProviderDir(dir: string): LoadResult {
-  let names: string[];
+/** The `*.json` files of a provider directory, in sorted order. */
+function providerFiles(dir: string): string[] {
   try {
-    names = fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+    return fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith('.json'))
+      .sort()
+      .map((f) => path.join(dir, f));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new ProviderLoadError(dir, [code === 'ENOENT' ? 'the provider directory does not exist' : `the provider directory cannot be read (${code})`]);
   }
+}
+
+export function loadProviderDir(dir: string): LoadResult {
   const providers = new Map<string, Provider>();
   const errors: ProviderLoadError[] = [];
-  for (const f of names) {
-    const file = path.join(dir, f);
+  for (const file of providerFiles(dir)) {
     try {
       if (!fs.statSync(file).isFile()) continue;
       const p = loadProviderFile(file);
@@ -370,4 +384,27 @@ export function loadProviderDir(dir: string): LoadResult {
     }
   }
   return { dir, providers, errors };
+}
+
+/**
+ * One provider of a directory, by name, as loadProviderDir would register it — the first file in
+ * sorted order with that name that compiles — without compiling the other files: every BOSH call
+ * uses one provider. `errors` holds the files that failed on the way (unreadable, not JSON, or of
+ * that name but not compiling). When no file provides the name, this is loadProviderDir's result,
+ * so the caller can say what the directory does hold.
+ */
+export function loadNamedProvider(dir: string, name: string): LoadResult {
+  const errors: ProviderLoadError[] = [];
+  for (const file of providerFiles(dir)) {
+    try {
+      if (!fs.statSync(file).isFile()) continue;
+      const { text, raw } = readProviderFile(file);
+      if (raw === null || typeof raw !== 'object' || (raw as { name?: unknown }).name !== name) continue;
+      return { dir, providers: new Map([[name, compileText(text, raw, file)]]), errors };
+    } catch (e) {
+      if (e instanceof ProviderLoadError) errors.push(e);
+      else throw e;
+    }
+  }
+  return loadProviderDir(dir);
 }
