@@ -26,8 +26,7 @@ import { Secrets } from './secrets';
 import { applyStatusMap } from './status';
 import { renderCommand } from './template/command';
 import { renderEndpoint } from './template/endpoint';
-import type { Segment } from './template/placeholders';
-import { requireValue, toText, type Scope } from './template/values';
+import { renderSegments, type Scope } from './template/values';
 
 export interface EngineOptions {
   log: Logger;
@@ -216,7 +215,7 @@ export class Engine {
         this.opts.log.debug(`omnicloud: ${where}: running ${cmd.file}`, { argv: [cmd.file, ...cmd.args].map((x) => secrets.scrub(x)), shell: cmd.shell, timeout_seconds: timeoutS });
       }
       const spec = { file: cmd.file, args: cmd.args, env, timeoutMs: timeoutS * 1000, maxStdoutBytes: maxOut, maxStderrBytes: this.opts.maxErrorBytes };
-      const cwd = step.cwd && this.renderPlain(step.cwd, scope, where);
+      const cwd = step.cwd && renderSegments(step.cwd, scope, where);
       let r;
       try {
         r = await runProcess(cwd ? { ...spec, cwd } : spec);
@@ -307,13 +306,9 @@ export class Engine {
     return { parsed, raw: text };
   }
 
-  private renderPlain(segs: readonly Segment[], scope: Scope, where: string): string {
-    return segs.map((s) => (s.kind === 'text' ? s.text : toText(requireValue(scope, s.name, where), s.name, where))).join('');
-  }
-
   private renderEnv(env: CompiledStep['env'], scope: Scope, where: string): Record<string, string> {
     const out: Record<string, string> = {};
-    for (const [k, segs] of env) out[k] = this.renderPlain(segs, scope, where);
+    for (const [k, segs] of env) out[k] = renderSegments(segs, scope, where);
     return out;
   }
 }

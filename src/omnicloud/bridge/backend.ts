@@ -15,7 +15,7 @@ import { loadNamedProvider } from '../provider/load';
 import type { Provider } from '../provider/model';
 import { MethodMap } from '../provider/schema';
 import { parseTemplate } from '../template/placeholders';
-import { lookup, requireValue, toText, type Scope } from '../template/values';
+import { lookup, renderSegments, type Scope } from '../template/values';
 import { IDEMPOTENT_DELETES, toBoshError, type Ids } from './errors';
 import { BOSH_METHODS, resolveMethodMap, type ResolvedEntry } from './methods';
 import * as P from './params';
@@ -24,9 +24,7 @@ import { shippedProvidersDir } from './paths';
 type Params = Record<string, unknown>;
 
 function render(template: string, scope: Scope, where: string): string {
-  return parseTemplate(template)
-    .map((s) => (s.kind === 'text' ? s.text : toText(requireValue(scope, s.name, where), s.name, where)))
-    .join('');
+  return renderSegments(parseTemplate(template), scope, where);
 }
 
 /** The provider's answer to "does it exist?": false, `{exists|found|present: false}`, or anything else (true). */
