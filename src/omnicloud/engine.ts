@@ -13,7 +13,6 @@
  * post_exec steps marked `always` still run (clean-up), and the first failure is what the caller
  * gets.
  */
-import * as fs from 'node:fs';
 import type { Logger } from '../log/logger';
 import { classify, type CompiledErrorRule } from './classify';
 import { isOmniError, OmniError, providerError, truncateText, validationError } from './errors';
@@ -83,6 +82,8 @@ function deepEqual(a: unknown, b: unknown): boolean {
 }
 
 export class Engine {
+  private readonly baseEnvs = new Map<string, Readonly<Record<string, string>>>();
+
   constructor(
     readonly providers: ReadonlyMap<string, Provider>,
     readonly opts: EngineOptions,
@@ -101,6 +102,16 @@ export class Engine {
     const a = p.actions.get(name);
     if (!a) throw validationError(`provider '${p.name}' has no action '${name}' (it has: ${[...p.actions.keys()].join(', ')})`, { provider: p.name, action: name });
     return a;
+  }
+
+  /** The environment of a provider's commands before a step's own env (see exec/env.ts); built once. */
+  baseEnv(p: Provider): Readonly<Record<string, string>> {
+    let env = this.baseEnvs.get(p.name);
+    if (!env) {
+      env = buildEnv({ processEnv: this.opts.processEnv, passEnv: [...p.passEnv, ...this.opts.passEnv], layers: [p.env, this.opts.env] });
+      this.baseEnvs.set(p.name, env);
+    }
+    return env;
   }
 
   /** The parameters an action runs with, before its steps' own defaults. */
@@ -206,11 +217,7 @@ export class Engine {
     const t = step.target;
     if (t.kind === 'command') {
       const cmd = renderCommand(t.command, scope, where);
-      const env = buildEnv({
-        processEnv: this.opts.processEnv,
-        passEnv: [...p.passEnv, ...this.opts.passEnv],
-        layers: [p.env, this.opts.env, this.renderEnv(step.env, scope, where)],
-      });
+      const env = { ...this.baseEnv(p), ...this.renderEnv(step.env, scope, where) };
       if (this.opts.log.isLevelEnabled('debug')) {
         this.opts.log.debug(`omnicloud: ${where}: running ${cmd.file}`, { argv: [cmd.file, ...cmd.args].map((x) => secrets.scrub(x)), shell: cmd.shell, timeout_seconds: timeoutS });
       }
@@ -310,15 +317,5 @@ export class Engine {
     const out: Record<string, string> = {};
     for (const [k, segs] of env) out[k] = renderSegments(segs, scope, where);
     return out;
-  }
-}
-
-/** Whether a file is a regular executable file (for PATH lookups). */
-export function isExecutableFile(file: string): boolean {
-  try {
-    fs.accessSync(file, fs.constants.X_OK);
-    return fs.statSync(file).isFile();
-  } catch {
-    return false;
   }
 }

@@ -18,9 +18,8 @@ import * as path from 'node:path';
 import coerce from 'semver/functions/coerce';
 import satisfies from 'semver/functions/satisfies';
 import type { Engine } from './engine';
-import { isExecutableFile } from './engine';
 import { isOmniError, OmniError, validationError } from './errors';
-import { buildEnv, onPath } from './exec/env';
+import { isExecutableFile, onPath } from './exec/env';
 import { runProcess } from './exec/process';
 import type { Provider } from './provider/model';
 import { isSecretName } from './secrets';
@@ -81,13 +80,8 @@ export class Preflight {
     private readonly cache: CacheOptions,
   ) {}
 
-  private env(p: Provider): Record<string, string> {
-    const o = this.engine.opts;
-    return buildEnv({ processEnv: o.processEnv, passEnv: [...p.passEnv, ...o.passEnv], layers: [p.env, o.env] });
-  }
-
   private key(p: Provider, extra: unknown): string {
-    return createHash('sha256').update(JSON.stringify([p.digest, this.env(p), extra])).digest('hex').slice(0, 32);
+    return createHash('sha256').update(JSON.stringify([p.digest, this.engine.baseEnv(p), extra])).digest('hex').slice(0, 32);
   }
 
   /** Checks `validation`; throws one ValidationError listing every failure. */
@@ -99,7 +93,7 @@ export class Preflight {
       this.validated.add(p.name);
       return;
     }
-    const env = this.env(p);
+    const env = this.engine.baseEnv(p);
     const failures: string[] = [];
     const missing = new Set<string>();
     for (const cmd of v.requiredCommands) {
