@@ -21,6 +21,7 @@
 import { randomUUID } from 'node:crypto';
 import type { CallContext } from '../../cpi/backend';
 import type { NetworkDefinition, Networks } from '../../cpi/schemas';
+import { buildAgentSettings } from '../../docker/settings/agent-settings';
 
 type Params = Record<string, unknown>;
 
@@ -60,22 +61,15 @@ function defaultNetwork(networks: Networks): [string, Networks[string]] | undefi
   return entries.find(([, n]) => Array.isArray(n.default) && n.default.includes('gateway')) ?? entries[0];
 }
 
-/** The agent settings document (contract §8.2), for providers that deliver it to the VM. */
-export function agentSettings(call: CallContext, agentId: string, vmName: string, networks: Networks, env: Record<string, unknown>): Record<string, unknown> {
-  const a = call.config.agent;
-  const nets: Record<string, unknown> = {};
+/**
+ * The agent settings document (contract §8.2), for providers that deliver it to the VM: the Docker
+ * backend's, with networks marked preconfigured and no vm.id (the CID may be the provider's, known
+ * only once create_vm has run).
+ */
+function agentSettings(call: CallContext, agentId: string, vmName: string, networks: Networks, env: Record<string, unknown>): Record<string, unknown> {
+  const nets: Networks = {};
   for (const [k, n] of Object.entries(networks)) nets[k] = { ...n, preconfigured: true };
-  const out: Record<string, unknown> = {
-    agent_id: agentId,
-    vm: { name: vmName },
-    mbus: a.mbus ?? '',
-    ntp: a.ntp,
-    networks: nets,
-    disks: { system: '', ephemeral: null, persistent: {} },
-    env,
-  };
-  if (a.blobstore) out['blobstore'] = a.blobstore;
-  return out;
+  return { ...buildAgentSettings({ agentId, vmCid: vmName, agent: call.config.agent, networks: nets, env }), vm: { name: vmName } };
 }
 
 export function createVmParams(
