@@ -52,7 +52,7 @@ function compilePattern(p: Pattern & { match_value?: string }, declared: Readonl
   if (p.default !== undefined) out.default = p.default;
   if (p.match_value !== undefined) out.matchValue = p.match_value;
   if (regex.fixed) {
-    const groups = groupCount(regex.fixed);
+    const groups = regex.groups;
     if (typeof p.group === 'number' && p.group > groups) pr.add(`${where}.group`, `is ${p.group} but the regex has ${groups} capture group(s)`);
     if (p.transform === 'boolean' && (p.group ?? (groups > 0 ? 1 : 0)) === 0 && regex.fixed.test('')) {
       pr.warnings.push(`${where}: this boolean pattern matches any output, so it is always true`);
