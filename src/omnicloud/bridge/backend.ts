@@ -17,7 +17,7 @@ import { MethodMap } from '../provider/schema';
 import { parseTemplate } from '../template/placeholders';
 import { lookup, renderSegments, type Scope } from '../template/values';
 import { IDEMPOTENT_DELETES, toBoshError, type Ids } from './errors';
-import { BOSH_METHODS, resolveMethodMap, type ResolvedEntry } from './methods';
+import { methodMapProblems, resolveMethodMap, type ResolvedEntry } from './methods';
 import * as P from './params';
 import { shippedProvidersDir } from './paths';
 
@@ -63,10 +63,10 @@ function configMethodMap(call: CallContext, provider: Provider) {
   const raw = call.config.omnicloud.method_map;
   const parsed = MethodMap.safeParse(raw);
   if (!parsed.success) throw new CpiError(`invalid configuration: ${providerProblems(parsed.error.issues, raw).map((p) => `omnicloud.method_map.${p}`).join('; ')}`);
-  for (const [m, e] of Object.entries(parsed.data)) {
-    if (!BOSH_METHODS.includes(m)) throw new CpiError(`invalid configuration: omnicloud.method_map.${m}: '${m}' is not a BOSH CPI method`);
-    const action = e === null ? null : typeof e === 'string' ? e : e.action;
-    if (action !== null && !provider.actions.has(action)) throw new CpiError(`invalid configuration: omnicloud.method_map.${m}: provider '${provider.name}' has no action '${action}'`);
+  const [e] = methodMapProblems(parsed.data, (a) => provider.actions.has(a));
+  if (e) {
+    const what = e.kind === 'method' ? `'${e.method}' is not a BOSH CPI method` : `provider '${provider.name}' has no action '${e.action}'`;
+    throw new CpiError(`invalid configuration: omnicloud.method_map.${e.method}: ${what}`);
   }
   return parsed.data;
 }

@@ -32,6 +32,20 @@ export const BOSH_METHODS: readonly string[] = [
   'delete_network',
 ];
 
+/** What is wrong with a method map: a key that is no BOSH method, or an action that does not exist. */
+export type MethodMapProblem = { method: string; kind: 'method' } | { method: string; kind: 'action'; action: string };
+
+/** The problems of a method map, in entry order (for each entry, its method before its action). */
+export function methodMapProblems(map: Readonly<Record<string, MethodMapEntry>>, hasAction: (action: string) => boolean): MethodMapProblem[] {
+  const out: MethodMapProblem[] = [];
+  for (const [method, entry] of Object.entries(map)) {
+    if (!BOSH_METHODS.includes(method)) out.push({ method, kind: 'method' });
+    const action = entry === null ? null : typeof entry === 'string' ? entry : entry.action;
+    if (action !== null && !hasAction(action)) out.push({ method, kind: 'action', action });
+  }
+  return out;
+}
+
 type Candidates = Readonly<Record<string, readonly string[]>>;
 
 const WORKER_FIRST: Candidates = {

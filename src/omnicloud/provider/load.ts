@@ -20,7 +20,7 @@ import { commandPlaceholders, compileCommand } from '../template/command';
 import { compileEndpoint, endpointPlaceholders } from '../template/endpoint';
 import { parseTemplate } from '../template/placeholders';
 import { TemplateSyntaxError } from '../template/shell';
-import { BOSH_METHODS } from '../bridge/methods';
+import { methodMapProblems } from '../bridge/methods';
 import { providerProblems } from './issues';
 import type { CompiledAction, CompiledStep, CompiledTarget, Phase, Provider } from './model';
 import { HTTP_METHODS, Provider as ProviderSchema, type Action, type ParseRules, type Pattern, type ProviderFile, type Step } from './schema';
@@ -287,10 +287,8 @@ export function compileProvider(raw: unknown, file: string, digest: string): Pro
     if (c) actions.set(name, c);
   }
   const methodMap = p.bosh?.method_map ?? {};
-  for (const [m, entry] of Object.entries(methodMap)) {
-    if (!BOSH_METHODS.includes(m)) pr.add(`bosh.method_map.${m}`, `'${m}' is not a BOSH CPI method`);
-    const action = entry === null ? null : typeof entry === 'string' ? entry : entry.action;
-    if (action !== null && !p.actions[action]) pr.add(`bosh.method_map.${m}`, `action '${action}' is not defined`);
+  for (const e of methodMapProblems(methodMap, (a) => Object.prototype.hasOwnProperty.call(p.actions, a))) {
+    pr.add(`bosh.method_map.${e.method}`, e.kind === 'method' ? `'${e.method}' is not a BOSH CPI method` : `action '${e.action}' is not defined`);
   }
   const versions = Object.entries(p.validation?.version_requirements ?? {});
   for (const [cmd, range] of versions) if (validRange(range) === null) pr.add(`validation.version_requirements.${cmd}`, 'is not a valid semver range');
