@@ -10,6 +10,7 @@
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { OMNICLOUD_DEFAULTS } from '../config/omnicloud-defaults';
 import { createLogSession, isLevelName, type LogSession } from '../log/logger';
 import { shippedProvidersDir } from './bridge/paths';
 import { Engine } from './engine';
@@ -139,21 +140,21 @@ function list(args: Args, io: CliIO): number {
 
 function engineFor(args: Args, loaded: LoadResult, logs: LogSession, env: Env): { engine: Engine; preflight: Preflight } {
   const timeout = args.flags.get('timeout');
-  const t = typeof timeout === 'string' ? Number(timeout) : 300;
+  const t = typeof timeout === 'string' ? Number(timeout) : OMNICLOUD_DEFAULTS.timeout_seconds;
   if (!(t > 0)) throw new UsageError('--timeout needs a positive number of seconds');
   const engine = new Engine(loaded.providers, {
     log: logs.logger,
     timeoutSeconds: t,
-    connectTimeoutSeconds: 10,
-    maxOutputBytes: 8 * 1024 * 1024,
-    maxErrorBytes: 256 * 1024,
+    connectTimeoutSeconds: OMNICLOUD_DEFAULTS.connect_timeout_seconds,
+    maxOutputBytes: OMNICLOUD_DEFAULTS.max_output_bytes,
+    maxErrorBytes: OMNICLOUD_DEFAULTS.max_error_bytes,
     settings: {},
     env: {},
     passEnv: [],
     processEnv: env,
   });
   const stateDir = (args.flags.get('state-dir') as string | undefined) ?? path.join(os.tmpdir(), `omnicloud-cli-${process.getuid?.() ?? 'user'}`);
-  return { engine, preflight: new Preflight(engine, { dir: path.join(stateDir, 'cache'), seconds: args.flags.has('no-cache') ? 0 : 3600 }) };
+  return { engine, preflight: new Preflight(engine, { dir: path.join(stateDir, 'cache'), seconds: args.flags.has('no-cache') ? 0 : OMNICLOUD_DEFAULTS.cache_seconds }) };
 }
 
 function providerOf(args: Args, loaded: LoadResult, io: CliIO, count: number): string {
