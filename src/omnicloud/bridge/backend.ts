@@ -16,7 +16,7 @@ import type { Provider } from '../provider/model';
 import { MethodMap } from '../provider/schema';
 import { parseTemplate } from '../template/placeholders';
 import { lookup, renderSegments, type Scope } from '../template/values';
-import { IDEMPOTENT_DELETES, toBoshError, type Ids } from './errors';
+import { toBoshError, type Ids } from './errors';
 import { methodMapProblems, resolveMethodMap, type ResolvedEntry } from './methods';
 import * as P from './params';
 import { shippedProvidersDir } from './paths';
@@ -123,12 +123,12 @@ export function createBackend(call: CallContext): CpiBackend {
     throw new CloudError(`${method}: ${provider.name}.${entry.action} gave no ${entry.cid.from === 'param' ? `parameter '${entry.cid.name}'` : `'${entry.cid.name}' in its result`} to use as the CID`);
   }
 
-  /** For deletes whose target is gone: done. */
+  /** A delete (of a stemcell, snapshot or network) whose target is already gone has done its job. */
   async function runIdempotent(method: string, params: Params): Promise<void> {
     try {
       await runRaw(method, params);
     } catch (e) {
-      if (IDEMPOTENT_DELETES.has(method) && notFound(e)) {
+      if (notFound(e)) {
         call.log.info(`omnicloud: ${method}: already gone`);
         return;
       }
@@ -214,14 +214,12 @@ export function createBackend(call: CallContext): CpiBackend {
   }
   if (has('resize_disk')) {
     b.resizeDisk = async (cid, size) => {
-      const { name: _n, size: _s, cloud_properties: _c, ...sizes } = P.createDiskParams(size, {}, null);
-      await run('resize_disk', { ...P.diskParams(cid), ...sizes, new_size: size }, { disk: cid });
+      await run('resize_disk', P.resizeDiskParams(cid, size), { disk: cid });
     };
   }
   if (has('update_disk')) {
     b.updateDisk = async (cid, size, cp) => {
-      const { name: _n, ...rest } = P.createDiskParams(size, cp, null);
-      const r = await run('update_disk', { ...rest, ...P.diskParams(cid), new_size: size }, { disk: cid });
+      const r = await run('update_disk', P.updateDiskParams(cid, size, cp), { disk: cid });
       const id = r.result !== null && typeof r.result === 'object' ? (r.result as Record<string, unknown>)['id'] : undefined;
       return typeof id === 'string' && id !== cid ? id : null;
     };

@@ -92,9 +92,6 @@ export interface ResolvedEntry {
   cleanup: boolean;
 }
 
-/** Methods that create something and return its CID. */
-const CREATES = new Set(['create_stemcell', 'create_vm', 'create_disk', 'snapshot_disk', 'create_network']);
-
 export function defaultCandidates(type: string): Candidates {
   return type === 'container' ? CONTAINER_FIRST : WORKER_FIRST;
 }
@@ -127,7 +124,7 @@ export function resolveMethodMap(
       action: e.action,
       params: e.params ?? {},
       cid: { from, name },
-      cleanup: e.cleanup ?? (CREATES.has(method) && from === 'param' && method === 'create_vm'),
+      cleanup: e.cleanup ?? (method === 'create_vm' && from === 'param'),
     };
     if (e.hint !== undefined) resolved.hint = e.hint;
     out.set(method, resolved);

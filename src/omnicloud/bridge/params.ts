@@ -106,18 +106,23 @@ export function createVmParams(
   return out;
 }
 
+/** A disk size (BOSH's MiB) in MiB and in GiB rounded up, at least 1. */
+function sizeParams(sizeMiB: number): Params {
+  return { size_mb: sizeMiB, size_mib: sizeMiB, size_gb: Math.max(1, Math.ceil(sizeMiB / 1024)) };
+}
+
 export function createDiskParams(sizeMiB: number, cloudProperties: Record<string, unknown>, vmCid: string | null): Params {
-  const out: Params = {
-    ...flatten(cloudProperties),
-    name: freshName('disk'),
-    size: sizeMiB,
-    size_mb: sizeMiB,
-    size_mib: sizeMiB,
-    size_gb: Math.max(1, Math.ceil(sizeMiB / 1024)),
-    cloud_properties: cloudProperties,
-  };
+  const out: Params = { ...flatten(cloudProperties), name: freshName('disk'), size: sizeMiB, ...sizeParams(sizeMiB), cloud_properties: cloudProperties };
   if (vmCid) Object.assign(out, { vm_cid: vmCid, worker_id: vmCid });
   return out;
+}
+
+export function resizeDiskParams(cid: string, sizeMiB: number): Params {
+  return { ...diskParams(cid), ...sizeParams(sizeMiB), new_size: sizeMiB };
+}
+
+export function updateDiskParams(cid: string, sizeMiB: number, cloudProperties: Record<string, unknown>): Params {
+  return { ...flatten(cloudProperties), size: sizeMiB, ...sizeParams(sizeMiB), cloud_properties: cloudProperties, ...diskParams(cid), new_size: sizeMiB };
 }
 
 export function createNetworkParams(def: NetworkDefinition): Params {
