@@ -5,6 +5,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { METHODS } from '../../src/cpi/methods';
+import { BOSH_METHODS } from '../../src/omnicloud/bridge/methods';
 import { ProviderLoadError } from '../../src/omnicloud/errors';
 import { compileProvider, loadNamedProvider, loadProviderDir } from '../../src/omnicloud/provider/load';
 import { engine, provider, SHIPPED, tmpDir } from './helpers';
@@ -163,5 +165,13 @@ describe('loading a directory', () => {
 
   it('a missing directory is an error naming it', () => {
     expect(() => loadProviderDir(path.join(dir, 'missing'))).toThrow(`${path.join(dir, 'missing')}: the provider directory does not exist`);
+  });
+});
+
+describe('BOSH_METHODS', () => {
+  // A copy, not an import of src/cpi/methods.ts: that would put the CPI's argument schemas into the
+  // omnicloud chunk (about 15 KB more to parse on every call).
+  it('are the methods of the CPI contract that use a backend, in its order', () => {
+    expect(BOSH_METHODS).toEqual(Object.keys(METHODS).filter((m) => METHODS[m]?.usesBackend));
   });
 });
