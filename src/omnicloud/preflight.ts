@@ -18,7 +18,7 @@ import * as path from 'node:path';
 import coerce from 'semver/functions/coerce';
 import satisfies from 'semver/functions/satisfies';
 import type { Engine } from './engine';
-import { isOmniError, OmniError, validationError } from './errors';
+import { OmniError, validationError } from './errors';
 import { isExecutableFile, onPath } from './exec/env';
 import { runProcess } from './exec/process';
 import type { Provider } from './provider/model';
@@ -176,10 +176,4 @@ export class Preflight {
     this.initialized.set(p.name, outputs);
     return outputs;
   }
-}
-
-/** Rethrows anything that is not an engine error as a ProviderError with its message. */
-export function asOmniError(e: unknown): OmniError {
-  if (isOmniError(e)) return e;
-  return new OmniError('ProviderError', e instanceof Error ? e.message : String(e));
 }
