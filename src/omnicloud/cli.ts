@@ -86,15 +86,12 @@ export function parseArgs(argv: readonly string[]): Args {
   return { command, positional, params, flags };
 }
 
-function load(args: Args, io: CliIO): LoadResult {
+function load(args: Args): LoadResult {
   const dir = (args.flags.get('providers') as string | undefined) ?? shippedProvidersDir();
   try {
     return loadProviderDir(path.resolve(dir));
   } catch (e) {
-    if (e instanceof ProviderLoadError) {
-      io.err(`${e.message}\n`);
-      throw new UsageError(e.message);
-    }
+    if (e instanceof ProviderLoadError) throw new UsageError(e.message);
     throw e;
   }
 }
@@ -105,7 +102,7 @@ function describeAction(p: Provider, name: string): string {
 }
 
 function list(args: Args, io: CliIO): number {
-  const loaded = load(args, io);
+  const loaded = load(args);
   if (args.flags.has('json')) {
     io.out(
       JSON.stringify(
@@ -170,7 +167,7 @@ function printError(e: unknown, io: CliIO): number {
 }
 
 async function run(args: Args, io: CliIO, logs: LogSession, env: Env): Promise<number> {
-  const loaded = load(args, io);
+  const loaded = load(args);
   const name = providerOf(args, loaded, io, 2);
   const action = args.positional[1] as string;
   const { engine, preflight } = engineFor(args, loaded, logs, env);
@@ -191,7 +188,7 @@ async function run(args: Args, io: CliIO, logs: LogSession, env: Env): Promise<n
 }
 
 async function validate(args: Args, io: CliIO, logs: LogSession, env: Env): Promise<number> {
-  const loaded = load(args, io);
+  const loaded = load(args);
   const name = providerOf(args, loaded, io, 1);
   const { engine, preflight } = engineFor(args, loaded, logs, env);
   try {
@@ -204,7 +201,7 @@ async function validate(args: Args, io: CliIO, logs: LogSession, env: Env): Prom
 }
 
 async function init(args: Args, io: CliIO, logs: LogSession, env: Env): Promise<number> {
-  const loaded = load(args, io);
+  const loaded = load(args);
   const name = providerOf(args, loaded, io, 1);
   const { engine, preflight } = engineFor(args, loaded, logs, env);
   try {
