@@ -24,7 +24,7 @@ import { runProcess } from './exec/process';
 import type { Provider } from './provider/model';
 import { isSecretName } from './secrets';
 
-export const INIT_SEQUENCE = ['initialize_cli', 'configure_auth', 'test_auth', 'test_install'] as const;
+const INIT_SEQUENCE = ['initialize_cli', 'configure_auth', 'test_auth', 'test_install'] as const;
 
 const BAD_AUTH = new Set(['unauthenticated', 'expired', 'invalid', 'insufficient_permissions', 'false', 'no']);
 
@@ -67,7 +67,7 @@ function writeCache(file: string | undefined, entry: CacheEntry): void {
   }
 }
 
-export function versionIn(text: string): string | undefined {
+function versionIn(text: string): string | undefined {
   return /\d+\.\d+(?:\.\d+)?(?:-[0-9A-Za-z.-]+)?/.exec(text)?.[0];
 }
 

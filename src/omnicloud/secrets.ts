@@ -48,10 +48,6 @@ export class Secrets {
     }
   }
 
-  get size(): number {
-    return this.values.size;
-  }
-
   scrub(s: string): string {
     if (this.values.size) {
       // Longest first, so a secret containing another is replaced whole.

@@ -28,7 +28,7 @@ function render(template: string, scope: Scope, where: string): string {
 }
 
 /** The provider's answer to "does it exist?": false, `{exists|found|present: false}`, or anything else (true). */
-export function truthy(result: unknown): boolean {
+function truthy(result: unknown): boolean {
   if (result === false || result === 'false') return false;
   if (result !== null && typeof result === 'object' && !Array.isArray(result)) {
     for (const k of ['exists', 'found', 'present']) {

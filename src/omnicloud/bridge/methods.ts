@@ -92,7 +92,7 @@ export interface ResolvedEntry {
   cleanup: boolean;
 }
 
-export function defaultCandidates(type: string): Candidates {
+function defaultCandidates(type: string): Candidates {
   return type === 'container' ? CONTAINER_FIRST : WORKER_FIRST;
 }
 

@@ -34,7 +34,7 @@ export function common(call: CallContext): Params {
 }
 
 /** Top-level keys of an object that can be parameters. */
-export function flatten(obj: Readonly<Record<string, unknown>>, prefix = ''): Params {
+function flatten(obj: Readonly<Record<string, unknown>>, prefix = ''): Params {
   const out: Params = {};
   for (const [k, v] of Object.entries(obj)) if (IDENT.test(prefix + k) && v !== null && v !== undefined) out[prefix + k] = v;
   return out;

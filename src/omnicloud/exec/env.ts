@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 
 /** Where the Director's PATH looks for programs, used when the CPI itself has no PATH. */
-export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export interface EnvSources {
   processEnv: Readonly<Record<string, string | undefined>>;

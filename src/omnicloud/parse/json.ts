@@ -27,7 +27,7 @@ export function isPointer(p: string): boolean {
 }
 
 /** The value at a JSON pointer, or undefined. */
-export function resolvePointer(doc: unknown, pointer: string): unknown {
+function resolvePointer(doc: unknown, pointer: string): unknown {
   if (pointer === '') return doc;
   let v: unknown = doc;
   for (const raw of pointer.slice(1).split('/')) {

@@ -43,7 +43,7 @@ export function splitInlineFlags(source: string, flags: string | undefined): { s
 }
 
 /** Every character that means something in a regex, inside or outside a class, made literal. */
-export function escapeRegex(s: string): string {
+function escapeRegex(s: string): string {
   return s.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&').replace(/-/g, '\\x2d');
 }
 

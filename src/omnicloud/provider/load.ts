@@ -271,7 +271,6 @@ function compileAction(name: string, a: Action, pr: Problems): CompiledAction | 
     steps,
     main,
   };
-  if (a.description !== undefined) out.description = a.description;
   if (a.max_output_bytes !== undefined) out.maxOutputBytes = a.max_output_bytes;
   return out;
 }
@@ -313,7 +312,6 @@ export function compileProvider(raw: unknown, file: string, digest: string): Pro
   };
   const status = statusMapping(p.status_map, p.status_fields);
   if (status) provider.status = status;
-  if (p.description !== undefined) provider.description = p.description;
   if (p.timeout_seconds !== undefined) provider.timeoutS = p.timeout_seconds;
   if (p.verify_ssl !== undefined) provider.verifySsl = p.verify_ssl;
   return provider;
