@@ -4,6 +4,7 @@
  */
 import * as z from 'zod/mini';
 import { LEVEL_NAMES } from '../log/logger';
+import { OMNICLOUD_DEFAULTS as OMNI } from './omnicloud-defaults';
 
 const LogLevel = z.enum(LEVEL_NAMES);
 
@@ -68,18 +69,18 @@ const OmniCloudConfig = z.strictObject({
   /** Values for provider parameters, overriding the provider's default_settings. */
   settings: z._default(z.record(z.string(), z.unknown()), {}),
   /** Per-action timeout when neither action nor provider sets one. */
-  timeout_seconds: z._default(z.number().check(z.gt(0), z.lte(86400)), 300),
-  connect_timeout_seconds: z._default(z.number().check(z.gt(0), z.lte(3600)), 10),
+  timeout_seconds: z._default(z.number().check(z.gt(0), z.lte(86400)), OMNI.timeout_seconds),
+  connect_timeout_seconds: z._default(z.number().check(z.gt(0), z.lte(3600)), OMNI.connect_timeout_seconds),
   /** Cap on a command's stdout or a response body. */
-  max_output_bytes: z._default(z.int().check(z.gte(1024), z.lte(1024 * 1024 * 1024)), 8 * 1024 * 1024),
+  max_output_bytes: z._default(z.int().check(z.gte(1024), z.lte(1024 * 1024 * 1024)), OMNI.max_output_bytes),
   /** Cap on the stderr kept from a command. */
-  max_error_bytes: z._default(z.int().check(z.gte(1024), z.lte(64 * 1024 * 1024)), 256 * 1024),
+  max_error_bytes: z._default(z.int().check(z.gte(1024), z.lte(64 * 1024 * 1024)), OMNI.max_error_bytes),
   /** Check the provider's validation block before its first action. */
   validate: z._default(z.boolean(), true),
   /** Run the initialization sequence (initialize_cli, configure_auth, test_auth, test_install) first. */
   initialize: z._default(z.boolean(), false),
   /** How long a passed validation or initialization is trusted by later CPI calls. */
-  cache_seconds: z._default(z.int().check(z.gte(0)), 3600),
+  cache_seconds: z._default(z.int().check(z.gte(0)), OMNI.cache_seconds),
   /** Extra environment variables for provider commands. */
   env: z._default(z.record(z.string(), z.string()), {}),
   /** Variables passed through from the CPI's own environment. */

@@ -24,15 +24,22 @@ export function redactString(s: string): string {
   return s.replace(URL_USERINFO, `$1:${REDACTED}@`).replace(PEM_BLOCK, REDACTED);
 }
 
+/** What redact does to a string and which keys it hides; the defaults are the CPI's own rules. */
+export interface RedactHooks {
+  str?: (s: string) => string;
+  isSecret?: (key: string) => boolean;
+}
+
 /** Deep copy of `value` with secret-looking keys and embedded credentials replaced. */
-export function redact(value: unknown, depth = 0): unknown {
+export function redact(value: unknown, hooks: RedactHooks = {}, depth = 0): unknown {
   if (depth > 32) return '<too deep>';
-  if (typeof value === 'string') return redactString(value);
-  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
+  if (typeof value === 'string') return (hooks.str ?? redactString)(value);
+  if (Array.isArray(value)) return value.map((v) => redact(v, hooks, depth + 1));
   if (value && typeof value === 'object') {
+    const isSecret = hooks.isSecret ?? isSecretKey;
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-      out[k] = isSecretKey(k) && v !== null && v !== '' ? REDACTED : redact(v, depth + 1);
+      out[k] = isSecret(k) && v !== null && v !== '' ? REDACTED : redact(v, hooks, depth + 1);
     }
     return out;
   }

@@ -10,11 +10,12 @@
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { OMNICLOUD_DEFAULTS } from '../config/omnicloud-defaults';
 import { createLogSession, isLevelName, type LogSession } from '../log/logger';
 import { shippedProvidersDir } from './bridge/paths';
 import { Engine } from './engine';
-import { ProviderLoadError } from './errors';
-import { asOmniError, Preflight } from './preflight';
+import { asOmniError, ProviderLoadError } from './errors';
+import { Preflight } from './preflight';
 import { loadProviderDir, type LoadResult } from './provider/load';
 import type { Provider } from './provider/model';
 import { Secrets } from './secrets';
@@ -85,15 +86,12 @@ export function parseArgs(argv: readonly string[]): Args {
   return { command, positional, params, flags };
 }
 
-function load(args: Args, io: CliIO): LoadResult {
+function load(args: Args): LoadResult {
   const dir = (args.flags.get('providers') as string | undefined) ?? shippedProvidersDir();
   try {
     return loadProviderDir(path.resolve(dir));
   } catch (e) {
-    if (e instanceof ProviderLoadError) {
-      io.err(`${e.message}\n`);
-      throw new UsageError(e.message);
-    }
+    if (e instanceof ProviderLoadError) throw new UsageError(e.message);
     throw e;
   }
 }
@@ -104,7 +102,7 @@ function describeAction(p: Provider, name: string): string {
 }
 
 function list(args: Args, io: CliIO): number {
-  const loaded = load(args, io);
+  const loaded = load(args);
   if (args.flags.has('json')) {
     io.out(
       JSON.stringify(
@@ -139,21 +137,21 @@ function list(args: Args, io: CliIO): number {
 
 function engineFor(args: Args, loaded: LoadResult, logs: LogSession, env: Env): { engine: Engine; preflight: Preflight } {
   const timeout = args.flags.get('timeout');
-  const t = typeof timeout === 'string' ? Number(timeout) : 300;
+  const t = typeof timeout === 'string' ? Number(timeout) : OMNICLOUD_DEFAULTS.timeout_seconds;
   if (!(t > 0)) throw new UsageError('--timeout needs a positive number of seconds');
   const engine = new Engine(loaded.providers, {
     log: logs.logger,
     timeoutSeconds: t,
-    connectTimeoutSeconds: 10,
-    maxOutputBytes: 8 * 1024 * 1024,
-    maxErrorBytes: 256 * 1024,
+    connectTimeoutSeconds: OMNICLOUD_DEFAULTS.connect_timeout_seconds,
+    maxOutputBytes: OMNICLOUD_DEFAULTS.max_output_bytes,
+    maxErrorBytes: OMNICLOUD_DEFAULTS.max_error_bytes,
     settings: {},
     env: {},
     passEnv: [],
     processEnv: env,
   });
   const stateDir = (args.flags.get('state-dir') as string | undefined) ?? path.join(os.tmpdir(), `omnicloud-cli-${process.getuid?.() ?? 'user'}`);
-  return { engine, preflight: new Preflight(engine, { dir: path.join(stateDir, 'cache'), seconds: args.flags.has('no-cache') ? 0 : 3600 }) };
+  return { engine, preflight: new Preflight(engine, { dir: path.join(stateDir, 'cache'), seconds: args.flags.has('no-cache') ? 0 : OMNICLOUD_DEFAULTS.cache_seconds }) };
 }
 
 function providerOf(args: Args, loaded: LoadResult, io: CliIO, count: number): string {
@@ -169,22 +167,19 @@ function printError(e: unknown, io: CliIO): number {
 }
 
 async function run(args: Args, io: CliIO, logs: LogSession, env: Env): Promise<number> {
-  const loaded = load(args, io);
+  const loaded = load(args);
   const name = providerOf(args, loaded, io, 2);
   const action = args.positional[1] as string;
   const { engine, preflight } = engineFor(args, loaded, logs, env);
   try {
     const p = engine.provider(name);
-    const a = engine.action(p, action);
+    engine.action(p, action); // an unknown action fails before validation runs
     if (!args.flags.has('no-validate')) await preflight.validate(p);
     const init = args.flags.has('init') ? await preflight.initialize(p, args.params) : {};
     const r = await engine.run(name, action, args.params, { initOutputs: init });
     if (args.flags.has('raw')) io.out(r.raw.endsWith('\n') || r.raw === '' ? r.raw : `${r.raw}\n`);
-    else {
-      const { secrets, declared } = engine.secretsFor(p, a, engine.mergeParams(p, a, args.params, init));
-      secrets.addFromResult(r.result, declared);
-      io.out(JSON.stringify(secrets.scrubDeep(r.result, declared), null, 2) + '\n');
-    }
+    // The run's own secrets: also those that earlier steps' outputs brought in.
+    else io.out(JSON.stringify(r.secrets.scrubDeep(r.result, r.declared), null, 2) + '\n');
     if (args.flags.has('trace')) for (const t of r.trace) io.err(`${t.outcome.padEnd(7)} ${t.phase}/${t.step} ${t.ms} ms\n`);
     return 0;
   } catch (e) {
@@ -193,7 +188,7 @@ async function run(args: Args, io: CliIO, logs: LogSession, env: Env): Promise<n
 }
 
 async function validate(args: Args, io: CliIO, logs: LogSession, env: Env): Promise<number> {
-  const loaded = load(args, io);
+  const loaded = load(args);
   const name = providerOf(args, loaded, io, 1);
   const { engine, preflight } = engineFor(args, loaded, logs, env);
   try {
@@ -206,7 +201,7 @@ async function validate(args: Args, io: CliIO, logs: LogSession, env: Env): Prom
 }
 
 async function init(args: Args, io: CliIO, logs: LogSession, env: Env): Promise<number> {
-  const loaded = load(args, io);
+  const loaded = load(args);
   const name = providerOf(args, loaded, io, 1);
   const { engine, preflight } = engineFor(args, loaded, logs, env);
   try {

@@ -13,7 +13,6 @@
  * post_exec steps marked `always` still run (clean-up), and the first failure is what the caller
  * gets.
  */
-import * as fs from 'node:fs';
 import type { Logger } from '../log/logger';
 import { classify, type CompiledErrorRule } from './classify';
 import { isOmniError, OmniError, providerError, truncateText, validationError } from './errors';
@@ -26,8 +25,7 @@ import { Secrets } from './secrets';
 import { applyStatusMap } from './status';
 import { renderCommand } from './template/command';
 import { renderEndpoint } from './template/endpoint';
-import type { Segment } from './template/placeholders';
-import { requireValue, toText, type Scope } from './template/values';
+import { renderSegments, type Scope } from './template/values';
 
 export interface EngineOptions {
   log: Logger;
@@ -55,6 +53,10 @@ export interface RunResult {
   /** The main target's raw output (stdout or response body), secrets scrubbed. */
   raw: string;
   trace: StepTrace[];
+  /** The secrets of the run: its parameters' and those picked up from every step's output. */
+  secrets: Secrets;
+  /** Parameter and field names declared secret (provider and action secret_params). */
+  declared: ReadonlySet<string>;
 }
 
 export interface RunOptions {
@@ -80,6 +82,8 @@ function deepEqual(a: unknown, b: unknown): boolean {
 }
 
 export class Engine {
+  private readonly baseEnvs = new Map<string, Readonly<Record<string, string>>>();
+
   constructor(
     readonly providers: ReadonlyMap<string, Provider>,
     readonly opts: EngineOptions,
@@ -100,14 +104,24 @@ export class Engine {
     return a;
   }
 
+  /** The environment of a provider's commands before a step's own env (see exec/env.ts); built once. */
+  baseEnv(p: Provider): Readonly<Record<string, string>> {
+    let env = this.baseEnvs.get(p.name);
+    if (!env) {
+      env = buildEnv({ processEnv: this.opts.processEnv, passEnv: [...p.passEnv, ...this.opts.passEnv], layers: [p.env, this.opts.env] });
+      this.baseEnvs.set(p.name, env);
+    }
+    return env;
+  }
+
   /** The parameters an action runs with, before its steps' own defaults. */
-  mergeParams(p: Provider, a: CompiledAction, caller: Readonly<Record<string, unknown>>, init: Readonly<Record<string, unknown>> = {}): Record<string, unknown> {
+  private mergeParams(p: Provider, a: CompiledAction, caller: Readonly<Record<string, unknown>>, init: Readonly<Record<string, unknown>> = {}): Record<string, unknown> {
     const out: Record<string, unknown> = { ...p.defaults, ...a.defaults, ...this.opts.settings, ...init };
     for (const [k, v] of Object.entries(caller)) if (v !== undefined) out[k] = v;
     return out;
   }
 
-  secretsFor(p: Provider, a: CompiledAction, params: Readonly<Record<string, unknown>>): { secrets: Secrets; declared: Set<string> } {
+  private secretsFor(p: Provider, a: CompiledAction, params: Readonly<Record<string, unknown>>): { secrets: Secrets; declared: Set<string> } {
     const declared = new Set([...p.secretParams, ...a.secretParams]);
     return { secrets: Secrets.fromParams(params, declared), declared };
   }
@@ -186,7 +200,7 @@ export class Engine {
       }
     }
     if (failure !== undefined) throw failure;
-    return { result, raw, trace };
+    return { result, raw, trace, secrets, declared };
   }
 
   private where(p: Provider, a: CompiledAction, step: CompiledStep): string {
@@ -203,16 +217,12 @@ export class Engine {
     const t = step.target;
     if (t.kind === 'command') {
       const cmd = renderCommand(t.command, scope, where);
-      const env = buildEnv({
-        processEnv: this.opts.processEnv,
-        passEnv: [...p.passEnv, ...this.opts.passEnv],
-        layers: [p.env, this.opts.env, this.renderEnv(step.env, scope, where)],
-      });
+      const env = { ...this.baseEnv(p), ...this.renderEnv(step.env, scope, where) };
       if (this.opts.log.isLevelEnabled('debug')) {
         this.opts.log.debug(`omnicloud: ${where}: running ${cmd.file}`, { argv: [cmd.file, ...cmd.args].map((x) => secrets.scrub(x)), shell: cmd.shell, timeout_seconds: timeoutS });
       }
       const spec = { file: cmd.file, args: cmd.args, env, timeoutMs: timeoutS * 1000, maxStdoutBytes: maxOut, maxStderrBytes: this.opts.maxErrorBytes };
-      const cwd = step.cwd && this.renderPlain(step.cwd, scope, where);
+      const cwd = step.cwd && renderSegments(step.cwd, scope, where);
       let r;
       try {
         r = await runProcess(cwd ? { ...spec, cwd } : spec);
@@ -303,23 +313,9 @@ export class Engine {
     return { parsed, raw: text };
   }
 
-  private renderPlain(segs: readonly Segment[], scope: Scope, where: string): string {
-    return segs.map((s) => (s.kind === 'text' ? s.text : toText(requireValue(scope, s.name, where), s.name, where))).join('');
-  }
-
   private renderEnv(env: CompiledStep['env'], scope: Scope, where: string): Record<string, string> {
     const out: Record<string, string> = {};
-    for (const [k, segs] of env) out[k] = this.renderPlain(segs, scope, where);
+    for (const [k, segs] of env) out[k] = renderSegments(segs, scope, where);
     return out;
-  }
-}
-
-/** Whether a file is a regular executable file (for PATH lookups). */
-export function isExecutableFile(file: string): boolean {
-  try {
-    fs.accessSync(file, fs.constants.X_OK);
-    return fs.statSync(file).isFile();
-  } catch {
-    return false;
   }
 }

@@ -45,6 +45,12 @@ export function isOmniError(e: unknown): e is OmniError {
   );
 }
 
+/** An engine error as it is, anything else as a ProviderError with its message. */
+export function asOmniError(e: unknown): OmniError {
+  if (isOmniError(e)) return e;
+  return new OmniError('ProviderError', e instanceof Error ? e.message : String(e));
+}
+
 export function validationError(message: string, details: Details = {}): OmniError {
   return new OmniError('ValidationError', message, details);
 }

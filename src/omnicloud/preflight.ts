@@ -18,14 +18,13 @@ import * as path from 'node:path';
 import coerce from 'semver/functions/coerce';
 import satisfies from 'semver/functions/satisfies';
 import type { Engine } from './engine';
-import { isExecutableFile } from './engine';
-import { isOmniError, OmniError, validationError } from './errors';
-import { buildEnv, onPath } from './exec/env';
+import { OmniError, validationError } from './errors';
+import { isExecutableFile, onPath } from './exec/env';
 import { runProcess } from './exec/process';
 import type { Provider } from './provider/model';
 import { isSecretName } from './secrets';
 
-export const INIT_SEQUENCE = ['initialize_cli', 'configure_auth', 'test_auth', 'test_install'] as const;
+const INIT_SEQUENCE = ['initialize_cli', 'configure_auth', 'test_auth', 'test_install'] as const;
 
 const BAD_AUTH = new Set(['unauthenticated', 'expired', 'invalid', 'insufficient_permissions', 'false', 'no']);
 
@@ -68,7 +67,7 @@ function writeCache(file: string | undefined, entry: CacheEntry): void {
   }
 }
 
-export function versionIn(text: string): string | undefined {
+function versionIn(text: string): string | undefined {
   return /\d+\.\d+(?:\.\d+)?(?:-[0-9A-Za-z.-]+)?/.exec(text)?.[0];
 }
 
@@ -81,13 +80,8 @@ export class Preflight {
     private readonly cache: CacheOptions,
   ) {}
 
-  private env(p: Provider): Record<string, string> {
-    const o = this.engine.opts;
-    return buildEnv({ processEnv: o.processEnv, passEnv: [...p.passEnv, ...o.passEnv], layers: [p.env, o.env] });
-  }
-
   private key(p: Provider, extra: unknown): string {
-    return createHash('sha256').update(JSON.stringify([p.digest, this.env(p), extra])).digest('hex').slice(0, 32);
+    return createHash('sha256').update(JSON.stringify([p.digest, this.engine.baseEnv(p), extra])).digest('hex').slice(0, 32);
   }
 
   /** Checks `validation`; throws one ValidationError listing every failure. */
@@ -99,7 +93,7 @@ export class Preflight {
       this.validated.add(p.name);
       return;
     }
-    const env = this.env(p);
+    const env = this.engine.baseEnv(p);
     const failures: string[] = [];
     const missing = new Set<string>();
     for (const cmd of v.requiredCommands) {
@@ -182,10 +176,4 @@ export class Preflight {
     this.initialized.set(p.name, outputs);
     return outputs;
   }
-}
-
-/** Rethrows anything that is not an engine error as a ProviderError with its message. */
-export function asOmniError(e: unknown): OmniError {
-  if (isOmniError(e)) return e;
-  return new OmniError('ProviderError', e instanceof Error ? e.message : String(e));
 }

@@ -5,7 +5,7 @@
  * URL, a JSON body or a shell — are replaced by `<redacted>` in every message, error detail, log
  * line and raw output this engine shows.
  */
-import { REDACTED, redactString } from '../log/redact';
+import { redact, REDACTED, redactString } from '../log/redact';
 import { shQuote } from './template/shell';
 
 // agent_settings carries the mbus URL with its password and env.bosh.mbus.cert.
@@ -48,10 +48,6 @@ export class Secrets {
     }
   }
 
-  get size(): number {
-    return this.values.size;
-  }
-
   scrub(s: string): string {
     if (this.values.size) {
       // Longest first, so a secret containing another is replaced whole.
@@ -62,15 +58,7 @@ export class Secrets {
   }
 
   /** A deep copy with secret values scrubbed from strings and secret-named fields hidden. */
-  scrubDeep(v: unknown, declared: ReadonlySet<string> = new Set(), depth = 0): unknown {
-    if (depth > 32) return '<too deep>';
-    if (typeof v === 'string') return this.scrub(v);
-    if (Array.isArray(v)) return v.map((x) => this.scrubDeep(x, declared, depth + 1));
-    if (v && typeof v === 'object') {
-      const o: Record<string, unknown> = {};
-      for (const [k, x] of Object.entries(v)) o[k] = isSecretName(k, declared) && x !== null && x !== '' ? REDACTED : this.scrubDeep(x, declared, depth + 1);
-      return o;
-    }
-    return v;
+  scrubDeep(v: unknown, declared: ReadonlySet<string> = new Set()): unknown {
+    return redact(v, { str: (s) => this.scrub(s), isSecret: (k) => isSecretName(k, declared) });
   }
 }

@@ -17,7 +17,7 @@ export function statusMapping(map: Record<string, string> | undefined, fields: r
 }
 
 /** The standard status of a raw one, or undefined when the map has none and it is not standard. */
-export function normalizeStatus(m: StatusMapping, raw: string): Status | undefined {
+function normalizeStatus(m: StatusMapping, raw: string): Status | undefined {
   const key = raw.trim().toLowerCase();
   const mapped = m.map.get(key);
   if (mapped) return mapped;

@@ -26,9 +26,16 @@ fs.writeFileSync(
       items: { command: "printf '%s\\n' {list}", params: ['list'], parse_rules: { type: 'json', lines: true } },
       login: { command: "printf 'token=%s\\n' tk-$((40000 + 2))", parse_rules: { type: 'object', patterns: { api_key: { regex: 'token=(\\S+)' } } } },
       test_install: { command: 'echo demo version 1.2.3', parse_rules: { type: 'object', patterns: { version: { regex: 'version (\\S+)' } } } },
+      // A pre_exec step's output field declared secret (secret_params), echoed by the main step.
+      session: {
+        pre_exec: [{ name: 'auth', command: "printf 'sid=%s\\n' s-$((50000 + 5))", parse_rules: { type: 'object', patterns: { sid: { regex: 'sid=(\\S+)' } } } }],
+        command: 'echo {steps.auth.sid}',
+        parse_rules: { type: 'object', patterns: { echoed: { regex: '(\\S+)' } } },
+      },
       fail: { command: "sh -c 'echo no such thing >&2; exit 4'", error_rules: [{ category: 'ResourceNotFoundError', exit_codes: [4] }] },
     },
     validation: { required_commands: ['printf'], version_requirements: { demo: '>=1.0.0' } },
+    secret_params: ['sid'],
   }),
 );
 
@@ -70,6 +77,13 @@ describe('bin/cpi omni', () => {
     const r = omni('run', '--providers', providers, 'demo', 'login', '--state-dir', dir);
     expect(JSON.parse(r.stdout)).toEqual({ api_key: '<redacted>' });
     expect(omni('run', '--providers', providers, 'demo', 'login', '--raw', '--state-dir', dir).stdout).toBe('token=<redacted>\n');
+  });
+
+  it('run: a secret an earlier step produced is redacted where the result echoes it', () => {
+    const r = omni('run', '--providers', providers, 'demo', 'session', '--state-dir', dir);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ echoed: '<redacted>' });
+    expect(omni('run', '--providers', providers, 'demo', 'session', '--raw', '--state-dir', dir).stdout).toBe('<redacted>\n');
   });
 
   it('run: a failure prints the standard error shape and exits 1', () => {

@@ -72,6 +72,14 @@ describe('running commands', () => {
     expect(bad.code).toBe('ValidationError');
     expect(bad.message).toBe("t.a: the value of 'a' does not match ^[a-z]+$");
   });
+
+  it('param_patterns take a leading inline flag group, as the schema allows, and still anchor the whole value', async () => {
+    const p = single({ command: 'echo {a}', params: ['a'], param_patterns: { a: '(?i)^[a-z]+$' } }, { param_patterns: { a: '(?i)^[A-Z]+$' } });
+    const e = engine([p]);
+    expect((await e.run('t', 'a', { a: 'AbC' })).result).toBe('AbC');
+    const bad = await failure(e.run('t', 'a', { a: 'abc\nrm' }));
+    expect(bad.message).toBe("t.a: the value of 'a' does not match ^[A-Z]+$");
+  });
 });
 
 describe('hooks', () => {

@@ -5,8 +5,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { METHODS } from '../../src/cpi/methods';
+import { BOSH_METHODS } from '../../src/omnicloud/bridge/methods';
 import { ProviderLoadError } from '../../src/omnicloud/errors';
-import { compileProvider, loadProviderDir } from '../../src/omnicloud/provider/load';
+import { compileProvider, loadNamedProvider, loadProviderDir } from '../../src/omnicloud/provider/load';
 import { engine, provider, SHIPPED, tmpDir } from './helpers';
 
 function problems(raw: unknown): string[] {
@@ -142,7 +144,34 @@ describe('loading a directory', () => {
     }
   });
 
+  it('loadNamedProvider registers what loadProviderDir would for that name, compiling only files of that name', () => {
+    // Written by the test above: a.json and b.json are 'dup', c.json is not JSON, d.json does not compile.
+    write('e.json', { name: 'later', type: 'command', actions: { a: { command: 'echo {nope}' } } });
+    write('f.json', { name: 'later', type: 'command', actions: { a: { command: 'echo f' } } });
+    const dup = loadNamedProvider(dir, 'dup');
+    expect([...dup.providers.keys()]).toEqual(['dup']);
+    expect(dup.providers.get('dup')?.digest).toBe(loadProviderDir(dir).providers.get('dup')?.digest);
+    expect(dup.providers.get('dup')?.file).toBe(path.join(dir, 'a.json'));
+    // The first file of the name that compiles wins; the failures on the way are reported.
+    const later = loadNamedProvider(dir, 'later');
+    expect(later.providers.get('later')?.file).toBe(path.join(dir, 'f.json'));
+    expect(later.errors.map((e) => e.file)).toEqual([path.join(dir, 'c.json'), path.join(dir, 'e.json')]);
+    // No file of that name: the whole directory's result, to say what is there.
+    const none = loadNamedProvider(dir, 'none');
+    expect([...none.providers.keys()]).toEqual(['dup', 'later']);
+    expect(none.errors.map((e) => e.message)).toEqual(loadProviderDir(dir).errors.map((e) => e.message));
+    expect(() => loadNamedProvider(path.join(dir, 'missing'), 'dup')).toThrow(`${path.join(dir, 'missing')}: the provider directory does not exist`);
+  });
+
   it('a missing directory is an error naming it', () => {
     expect(() => loadProviderDir(path.join(dir, 'missing'))).toThrow(`${path.join(dir, 'missing')}: the provider directory does not exist`);
+  });
+});
+
+describe('BOSH_METHODS', () => {
+  // A copy, not an import of src/cpi/methods.ts: that would put the CPI's argument schemas into the
+  // omnicloud chunk (about 15 KB more to parse on every call).
+  it('are the methods of the CPI contract that use a backend, in its order', () => {
+    expect(BOSH_METHODS).toEqual(Object.keys(METHODS).filter((m) => METHODS[m]?.usesBackend));
   });
 });

@@ -11,26 +11,24 @@ import { Engine } from '../engine';
 import { isOmniError, ProviderLoadError } from '../errors';
 import { Preflight } from '../preflight';
 import { providerProblems } from '../provider/issues';
-import { loadProviderDir } from '../provider/load';
+import { loadNamedProvider } from '../provider/load';
 import type { Provider } from '../provider/model';
 import { MethodMap } from '../provider/schema';
 import { parseTemplate } from '../template/placeholders';
-import { lookup, requireValue, toText, type Scope } from '../template/values';
-import { IDEMPOTENT_DELETES, toBoshError, type Ids } from './errors';
-import { BOSH_METHODS, resolveMethodMap, type ResolvedEntry } from './methods';
+import { lookup, renderSegments, type Scope } from '../template/values';
+import { toBoshError, type Ids } from './errors';
+import { methodMapProblems, resolveMethodMap, type ResolvedEntry } from './methods';
 import * as P from './params';
 import { shippedProvidersDir } from './paths';
 
 type Params = Record<string, unknown>;
 
 function render(template: string, scope: Scope, where: string): string {
-  return parseTemplate(template)
-    .map((s) => (s.kind === 'text' ? s.text : toText(requireValue(scope, s.name, where), s.name, where)))
-    .join('');
+  return renderSegments(parseTemplate(template), scope, where);
 }
 
 /** The provider's answer to "does it exist?": false, `{exists|found|present: false}`, or anything else (true). */
-export function truthy(result: unknown): boolean {
+function truthy(result: unknown): boolean {
   if (result === false || result === 'false') return false;
   if (result !== null && typeof result === 'object' && !Array.isArray(result)) {
     for (const k of ['exists', 'found', 'present']) {
@@ -47,7 +45,7 @@ function loadProvider(call: CallContext): { provider: Provider; providers: Map<s
   const dir = cfg.providers_dir ?? shippedProvidersDir();
   let loaded;
   try {
-    loaded = loadProviderDir(dir);
+    loaded = loadNamedProvider(dir, cfg.provider);
   } catch (e) {
     if (e instanceof ProviderLoadError) throw new CpiError(`omnicloud.providers_dir ${e.message}`);
     throw e;
@@ -65,10 +63,10 @@ function configMethodMap(call: CallContext, provider: Provider) {
   const raw = call.config.omnicloud.method_map;
   const parsed = MethodMap.safeParse(raw);
   if (!parsed.success) throw new CpiError(`invalid configuration: ${providerProblems(parsed.error.issues, raw).map((p) => `omnicloud.method_map.${p}`).join('; ')}`);
-  for (const [m, e] of Object.entries(parsed.data)) {
-    if (!BOSH_METHODS.includes(m)) throw new CpiError(`invalid configuration: omnicloud.method_map.${m}: '${m}' is not a BOSH CPI method`);
-    const action = e === null ? null : typeof e === 'string' ? e : e.action;
-    if (action !== null && !provider.actions.has(action)) throw new CpiError(`invalid configuration: omnicloud.method_map.${m}: provider '${provider.name}' has no action '${action}'`);
+  const [e] = methodMapProblems(parsed.data, (a) => provider.actions.has(a));
+  if (e) {
+    const what = e.kind === 'method' ? `'${e.method}' is not a BOSH CPI method` : `provider '${provider.name}' has no action '${e.action}'`;
+    throw new CpiError(`invalid configuration: omnicloud.method_map.${e.method}: ${what}`);
   }
   return parsed.data;
 }
@@ -125,12 +123,12 @@ export function createBackend(call: CallContext): CpiBackend {
     throw new CloudError(`${method}: ${provider.name}.${entry.action} gave no ${entry.cid.from === 'param' ? `parameter '${entry.cid.name}'` : `'${entry.cid.name}' in its result`} to use as the CID`);
   }
 
-  /** For deletes whose target is gone: done. */
+  /** A delete (of a stemcell, snapshot or network) whose target is already gone has done its job. */
   async function runIdempotent(method: string, params: Params): Promise<void> {
     try {
       await runRaw(method, params);
     } catch (e) {
-      if (IDEMPOTENT_DELETES.has(method) && notFound(e)) {
+      if (notFound(e)) {
         call.log.info(`omnicloud: ${method}: already gone`);
         return;
       }
@@ -216,14 +214,12 @@ export function createBackend(call: CallContext): CpiBackend {
   }
   if (has('resize_disk')) {
     b.resizeDisk = async (cid, size) => {
-      const { name: _n, size: _s, cloud_properties: _c, ...sizes } = P.createDiskParams(size, {}, null);
-      await run('resize_disk', { ...P.diskParams(cid), ...sizes, new_size: size }, { disk: cid });
+      await run('resize_disk', P.resizeDiskParams(cid, size), { disk: cid });
     };
   }
   if (has('update_disk')) {
     b.updateDisk = async (cid, size, cp) => {
-      const { name: _n, ...rest } = P.createDiskParams(size, cp, null);
-      const r = await run('update_disk', { ...rest, ...P.diskParams(cid), new_size: size }, { disk: cid });
+      const r = await run('update_disk', P.updateDiskParams(cid, size, cp), { disk: cid });
       const id = r.result !== null && typeof r.result === 'object' ? (r.result as Record<string, unknown>)['id'] : undefined;
       return typeof id === 'string' && id !== cid ? id : null;
     };

@@ -55,6 +55,3 @@ function withMessage(err: BoshError, reason: string): BoshError {
   Object.defineProperty(err, 'message', { value: `${err.message}: ${reason}`, enumerable: false, configurable: true, writable: true });
   return err;
 }
-
-/** Deletes whose target is already gone have done their job. */
-export const IDEMPOTENT_DELETES = new Set(['delete_stemcell', 'delete_snapshot', 'delete_network']);

@@ -32,6 +32,20 @@ export const BOSH_METHODS: readonly string[] = [
   'delete_network',
 ];
 
+/** What is wrong with a method map: a key that is no BOSH method, or an action that does not exist. */
+export type MethodMapProblem = { method: string; kind: 'method' } | { method: string; kind: 'action'; action: string };
+
+/** The problems of a method map, in entry order (for each entry, its method before its action). */
+export function methodMapProblems(map: Readonly<Record<string, MethodMapEntry>>, hasAction: (action: string) => boolean): MethodMapProblem[] {
+  const out: MethodMapProblem[] = [];
+  for (const [method, entry] of Object.entries(map)) {
+    if (!BOSH_METHODS.includes(method)) out.push({ method, kind: 'method' });
+    const action = entry === null ? null : typeof entry === 'string' ? entry : entry.action;
+    if (action !== null && !hasAction(action)) out.push({ method, kind: 'action', action });
+  }
+  return out;
+}
+
 type Candidates = Readonly<Record<string, readonly string[]>>;
 
 const WORKER_FIRST: Candidates = {
@@ -78,10 +92,7 @@ export interface ResolvedEntry {
   cleanup: boolean;
 }
 
-/** Methods that create something and return its CID. */
-const CREATES = new Set(['create_stemcell', 'create_vm', 'create_disk', 'snapshot_disk', 'create_network']);
-
-export function defaultCandidates(type: string): Candidates {
+function defaultCandidates(type: string): Candidates {
   return type === 'container' ? CONTAINER_FIRST : WORKER_FIRST;
 }
 
@@ -113,7 +124,7 @@ export function resolveMethodMap(
       action: e.action,
       params: e.params ?? {},
       cid: { from, name },
-      cleanup: e.cleanup ?? (CREATES.has(method) && from === 'param' && method === 'create_vm'),
+      cleanup: e.cleanup ?? (method === 'create_vm' && from === 'param'),
     };
     if (e.hint !== undefined) resolved.hint = e.hint;
     out.set(method, resolved);

@@ -21,6 +21,7 @@
 import { randomUUID } from 'node:crypto';
 import type { CallContext } from '../../cpi/backend';
 import type { NetworkDefinition, Networks } from '../../cpi/schemas';
+import { buildAgentSettings } from '../../docker/settings/agent-settings';
 
 type Params = Record<string, unknown>;
 
@@ -33,7 +34,7 @@ export function common(call: CallContext): Params {
 }
 
 /** Top-level keys of an object that can be parameters. */
-export function flatten(obj: Readonly<Record<string, unknown>>, prefix = ''): Params {
+function flatten(obj: Readonly<Record<string, unknown>>, prefix = ''): Params {
   const out: Params = {};
   for (const [k, v] of Object.entries(obj)) if (IDENT.test(prefix + k) && v !== null && v !== undefined) out[prefix + k] = v;
   return out;
@@ -60,22 +61,15 @@ function defaultNetwork(networks: Networks): [string, Networks[string]] | undefi
   return entries.find(([, n]) => Array.isArray(n.default) && n.default.includes('gateway')) ?? entries[0];
 }
 
-/** The agent settings document (contract §8.2), for providers that deliver it to the VM. */
-export function agentSettings(call: CallContext, agentId: string, vmName: string, networks: Networks, env: Record<string, unknown>): Record<string, unknown> {
-  const a = call.config.agent;
-  const nets: Record<string, unknown> = {};
+/**
+ * The agent settings document (contract §8.2), for providers that deliver it to the VM: the Docker
+ * backend's, with networks marked preconfigured and no vm.id (the CID may be the provider's, known
+ * only once create_vm has run).
+ */
+function agentSettings(call: CallContext, agentId: string, vmName: string, networks: Networks, env: Record<string, unknown>): Record<string, unknown> {
+  const nets: Networks = {};
   for (const [k, n] of Object.entries(networks)) nets[k] = { ...n, preconfigured: true };
-  const out: Record<string, unknown> = {
-    agent_id: agentId,
-    vm: { name: vmName },
-    mbus: a.mbus ?? '',
-    ntp: a.ntp,
-    networks: nets,
-    disks: { system: '', ephemeral: null, persistent: {} },
-    env,
-  };
-  if (a.blobstore) out['blobstore'] = a.blobstore;
-  return out;
+  return { ...buildAgentSettings({ agentId, vmCid: vmName, agent: call.config.agent, networks: nets, env }), vm: { name: vmName } };
 }
 
 export function createVmParams(
@@ -112,18 +106,23 @@ export function createVmParams(
   return out;
 }
 
+/** A disk size (BOSH's MiB) in MiB and in GiB rounded up, at least 1. */
+function sizeParams(sizeMiB: number): Params {
+  return { size_mb: sizeMiB, size_mib: sizeMiB, size_gb: Math.max(1, Math.ceil(sizeMiB / 1024)) };
+}
+
 export function createDiskParams(sizeMiB: number, cloudProperties: Record<string, unknown>, vmCid: string | null): Params {
-  const out: Params = {
-    ...flatten(cloudProperties),
-    name: freshName('disk'),
-    size: sizeMiB,
-    size_mb: sizeMiB,
-    size_mib: sizeMiB,
-    size_gb: Math.max(1, Math.ceil(sizeMiB / 1024)),
-    cloud_properties: cloudProperties,
-  };
+  const out: Params = { ...flatten(cloudProperties), name: freshName('disk'), size: sizeMiB, ...sizeParams(sizeMiB), cloud_properties: cloudProperties };
   if (vmCid) Object.assign(out, { vm_cid: vmCid, worker_id: vmCid });
   return out;
+}
+
+export function resizeDiskParams(cid: string, sizeMiB: number): Params {
+  return { ...diskParams(cid), ...sizeParams(sizeMiB), new_size: sizeMiB };
+}
+
+export function updateDiskParams(cid: string, sizeMiB: number, cloudProperties: Record<string, unknown>): Params {
+  return { ...flatten(cloudProperties), size: sizeMiB, ...sizeParams(sizeMiB), cloud_properties: cloudProperties, ...diskParams(cid), new_size: sizeMiB };
 }
 
 export function createNetworkParams(def: NetworkDefinition): Params {

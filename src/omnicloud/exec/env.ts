@@ -5,8 +5,10 @@
  * provider's, the configuration's and the step's `env`.
  */
 
+import * as fs from 'node:fs';
+
 /** Where the Director's PATH looks for programs, used when the CPI itself has no PATH. */
-export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export interface EnvSources {
   processEnv: Readonly<Record<string, string | undefined>>;
@@ -33,4 +35,14 @@ export function onPath(program: string, pathVar: string, isExecutable: (file: st
     if (isExecutable(file)) return file;
   }
   return undefined;
+}
+
+/** Whether a file is a regular executable file (for PATH lookups). */
+export function isExecutableFile(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
 }

@@ -10,7 +10,7 @@ import { OmniError, providerError } from '../errors';
 export interface ProcessSpec {
   file: string;
   args: string[];
-  env: Record<string, string>;
+  env: Readonly<Record<string, string>>;
   cwd?: string;
   timeoutMs: number;
   /** stdout beyond this is an error: a parse of cut output would be wrong. */

@@ -3,7 +3,7 @@
  * instead of being scraped with regexes.
  */
 import { providerError } from '../errors';
-import { describeJsonError } from '../../runtime/json';
+import { parseJson } from '../../runtime/json';
 import { transformValue, type Transform } from './transform';
 
 export interface JsonField {
@@ -27,7 +27,7 @@ export function isPointer(p: string): boolean {
 }
 
 /** The value at a JSON pointer, or undefined. */
-export function resolvePointer(doc: unknown, pointer: string): unknown {
+function resolvePointer(doc: unknown, pointer: string): unknown {
   if (pointer === '') return doc;
   let v: unknown = doc;
   for (const raw of pointer.slice(1).split('/')) {
@@ -44,9 +44,9 @@ export function resolvePointer(doc: unknown, pointer: string): unknown {
 
 function parseDoc(text: string, what: string): unknown {
   try {
-    return JSON.parse(text);
+    return parseJson(text);
   } catch (e) {
-    throw providerError(`${what} is not JSON: ${describeJsonError(e, text)}`);
+    throw providerError(`${what} is not JSON: ${(e as Error).message}`);
   }
 }
 

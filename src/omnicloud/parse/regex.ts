@@ -27,6 +27,8 @@ export interface CompiledRegex {
   /** Declared parameters that occur as `{name}` in the source; empty for a fixed regex. */
   params: string[];
   fixed?: RegExp;
+  /** Capture groups; substituted values are escaped, so they add none. */
+  groups: number;
 }
 
 export function splitInlineFlags(source: string, flags: string | undefined): { source: string; flags: string } {
@@ -41,7 +43,7 @@ export function splitInlineFlags(source: string, flags: string | undefined): { s
 }
 
 /** Every character that means something in a regex, inside or outside a class, made literal. */
-export function escapeRegex(s: string): string {
+function escapeRegex(s: string): string {
   return s.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&').replace(/-/g, '\\x2d');
 }
 
@@ -53,7 +55,8 @@ export function compileRegex(spec: RegexSpec, declared: ReadonlySet<string>): Co
     .map((s) => (s as { name: string }).name);
   const probeSource = params.length ? substitute(source, declared, () => 'x') : source;
   const probe = new RegExp(probeSource, `${flags}u`);
-  return params.length ? { source, flags, params } : { source, flags, params, fixed: probe };
+  const groups = groupCount(probe);
+  return params.length ? { source, flags, params, groups } : { source, flags, params, fixed: probe, groups };
 }
 
 function substitute(source: string, declared: ReadonlySet<string>, value: (name: string) => string): string {
@@ -62,11 +65,9 @@ function substitute(source: string, declared: ReadonlySet<string>, value: (name:
     .join('');
 }
 
-export function materialize(r: CompiledRegex, scope: Scope, where: string, extraFlags = ''): RegExp {
-  if (r.fixed && !extraFlags) return r.fixed;
-  const declared = new Set(r.params);
-  const source = r.params.length ? substitute(r.source, declared, (n) => toText(requireValue(scope, n, where), n, where)) : r.source;
-  return new RegExp(source, `${[...new Set([...r.flags, ...extraFlags])].join('')}u`);
+export function materialize(r: CompiledRegex, scope: Scope, where: string): RegExp {
+  if (r.fixed) return r.fixed;
+  return new RegExp(substitute(r.source, new Set(r.params), (n) => toText(requireValue(scope, n, where), n, where)), `${r.flags}u`);
 }
 
 /** Number of capture groups of a regex. */

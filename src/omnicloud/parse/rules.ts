@@ -16,7 +16,7 @@
 import { providerError } from '../errors';
 import type { Scope } from '../template/values';
 import { applyJsonRule, type JsonRule } from './json';
-import { groupCount, materialize, type CompiledRegex } from './regex';
+import { materialize, type CompiledRegex } from './regex';
 import { transformText, type Transform } from './transform';
 
 export interface CompiledPattern {
@@ -46,11 +46,26 @@ export type CompiledRules =
 /** `matched`: the regex matched and the group captured; `found`: there is a value (a boolean always has one). */
 type Match = { matched: boolean; found: boolean; value?: unknown };
 
+/** The regexes of one parse: one with placeholders is built when first used, then reused. */
+type Regexes = (r: CompiledRegex) => RegExp;
+
+function regexes(scope: Scope, where: string): Regexes {
+  const built = new Map<CompiledRegex, RegExp>();
+  return (r) => {
+    if (r.fixed) return r.fixed;
+    let re = built.get(r);
+    if (!re) {
+      re = materialize(r, scope, where);
+      built.set(r, re);
+    }
+    return re;
+  };
+}
+
 /** One pattern over a text: its (transformed) capture, or not found. */
-export function applyPattern(text: string, name: string, p: CompiledPattern, scope: Scope, where: string): Match {
-  const re = materialize(p.regex, scope, where);
-  const m = re.exec(text);
-  const group = p.group ?? (groupCount(re) > 0 ? 1 : 0);
+function applyPattern(text: string, name: string, p: CompiledPattern, re: Regexes): Match {
+  const m = re(p.regex).exec(text);
+  const group = p.group ?? (p.regex.groups > 0 ? 1 : 0);
   const captured = m ? (typeof group === 'string' ? m.groups?.[group] : m[group]) : undefined;
   if (p.transform === 'boolean' && (group === 0 || captured === undefined)) {
     // Without a capture to read, a boolean says whether the pattern matched.
@@ -64,10 +79,10 @@ function missing(name: string, p: CompiledPattern, context: string): never {
   throw providerError(`field '${name}': /${p.regex.source}/${p.regex.flags} did not match ${context}`, { field: name, pattern: p.regex.source });
 }
 
-function applyFields(text: string, fields: Fields, scope: Scope, where: string, context: string): Record<string, unknown> {
+function applyFields(text: string, fields: Fields, re: Regexes, context: string): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [name, p] of fields) {
-    const r = applyPattern(text, name, p, scope, where);
+    const r = applyPattern(text, name, p, re);
     if (r.found) out[name] = r.value;
     else if (p.default !== undefined) out[name] = p.default;
     else if (!p.optional) missing(name, p, context);
@@ -75,14 +90,13 @@ function applyFields(text: string, fields: Fields, scope: Scope, where: string, 
   return out;
 }
 
-function applyArray(rule: Extract<CompiledRules, { type: 'array' }>, text: string, scope: Scope, where: string): unknown[] {
-  const sep = materialize(rule.separator, scope, where);
-  let items = text.split(sep).filter((s) => s.trim() !== '');
+function applyArray(rule: Extract<CompiledRules, { type: 'array' }>, text: string, re: Regexes): unknown[] {
+  let items = text.split(re(rule.separator)).filter((s) => s.trim() !== '');
   items = items.slice(rule.headerLines, items.length - rule.footerLines);
   const required = rule.patterns.filter(([, p]) => !p.optional && p.default === undefined && p.transform !== 'boolean');
   const out: unknown[] = [];
   items.forEach((item, i) => {
-    const results = new Map(rule.patterns.map(([name, p]) => [name, applyPattern(item, name, p, scope, where)] as const));
+    const results = new Map(rule.patterns.map(([name, p]) => [name, applyPattern(item, name, p, re)] as const));
     // The first required pattern is the item's key: where it does not match, the item is a
     // header, a rule line or a footer and is skipped.
     const key = required[0];
@@ -100,8 +114,8 @@ function applyArray(rule: Extract<CompiledRules, { type: 'array' }>, text: strin
   return out;
 }
 
-function applyProperties(rule: Extract<CompiledRules, { type: 'properties' }>, text: string, scope: Scope, where: string): unknown {
-  const out = applyFields(text, rule.patterns, scope, where, 'the output');
+function applyProperties(rule: Extract<CompiledRules, { type: 'properties' }>, text: string, re: Regexes): unknown {
+  const out = applyFields(text, rule.patterns, re, 'the output');
   const lines = text.split(/\r?\n/);
   for (const [key, ap] of rule.arrays) {
     const groups = new Map<string, string[]>();
@@ -117,13 +131,13 @@ function applyProperties(rule: Extract<CompiledRules, { type: 'properties' }>, t
     if (keys.every((k) => /^\d+$/.test(k))) keys = keys.sort((a, b) => Number(a) - Number(b));
     const items: unknown[] = [];
     for (const k of keys) {
-      const item = applyFields((groups.get(k) as string[]).join('\n'), ap.object, scope, where, `the lines of ${key} ${k}`);
+      const item = applyFields((groups.get(k) as string[]).join('\n'), ap.object, re, `the lines of ${key} ${k}`);
       if (Object.keys(item).length) items.push(item);
     }
     out[key] = items;
   }
   for (const [name, p] of rule.related) {
-    const r = applyPattern(text, name, p, scope, where);
+    const r = applyPattern(text, name, p, re);
     if (!r.found) {
       if (p.default !== undefined) out[name] = p.default;
       else if (!p.optional) missing(name, p, 'the output');
@@ -143,11 +157,11 @@ export function applyRules(rule: CompiledRules | undefined, text: string, scope:
   if (!rule) return text.trim();
   switch (rule.type) {
     case 'object':
-      return applyFields(text, rule.patterns, scope, where, 'the output');
+      return applyFields(text, rule.patterns, regexes(scope, where), 'the output');
     case 'array':
-      return applyArray(rule, text, scope, where);
+      return applyArray(rule, text, regexes(scope, where));
     case 'properties':
-      return applyProperties(rule, text, scope, where);
+      return applyProperties(rule, text, regexes(scope, where));
     case 'json':
       return applyJsonRule(rule, text);
     case 'text':

@@ -16,7 +16,7 @@ function fail(field: string, what: string, text: string): never {
   throw providerError(`field '${field}': cannot read ${JSON.stringify(truncateText(text, 60))} as ${what}`, { field });
 }
 
-export function textToBoolean(text: string, field: string): boolean {
+function textToBoolean(text: string, field: string): boolean {
   const t = text.trim();
   if (TRUE.test(t)) return true;
   if (FALSE.test(t)) return false;
@@ -24,7 +24,7 @@ export function textToBoolean(text: string, field: string): boolean {
 }
 
 /** Integers stay integers; one beyond 2^53 stays a string rather than losing digits. */
-export function textToNumber(text: string, field: string): number | string {
+function textToNumber(text: string, field: string): number | string {
   const t = text.trim();
   if (INTEGER.test(t)) {
     const n = Number(t);
@@ -34,7 +34,7 @@ export function textToNumber(text: string, field: string): number | string {
   return fail(field, 'a number', text);
 }
 
-export function textToJson(text: string, field: string): unknown {
+function textToJson(text: string, field: string): unknown {
   try {
     return JSON.parse(text);
   } catch {

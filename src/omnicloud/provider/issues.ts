@@ -22,7 +22,7 @@ function expand(issue: Issue): Issue[] {
   return [issue];
 }
 
-export function describeProviderIssue(issue: Issue, root: unknown): string {
+function describeProviderIssue(issue: Issue, root: unknown): string {
   // Our regex checks carry their own wording ("must be an identifier …").
   if (issue.code === 'invalid_format' && issue.message && !/^Invalid/.test(issue.message)) return issue.message;
   const options = (issue as { options?: unknown[] }).options;

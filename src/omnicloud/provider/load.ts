@@ -13,14 +13,14 @@ import { parseJson } from '../../runtime/json';
 import { compileErrorRule } from '../classify';
 import { ProviderLoadError } from '../errors';
 import type { JsonField } from '../parse/json';
-import { compileRegex, groupCount } from '../parse/regex';
+import { compileRegex, groupCount, splitInlineFlags } from '../parse/regex';
 import type { CompiledPattern, CompiledRules, Fields } from '../parse/rules';
 import { statusMapping } from '../status';
 import { commandPlaceholders, compileCommand } from '../template/command';
 import { compileEndpoint, endpointPlaceholders } from '../template/endpoint';
 import { parseTemplate } from '../template/placeholders';
 import { TemplateSyntaxError } from '../template/shell';
-import { BOSH_METHODS } from '../bridge/methods';
+import { methodMapProblems } from '../bridge/methods';
 import { providerProblems } from './issues';
 import type { CompiledAction, CompiledStep, CompiledTarget, Phase, Provider } from './model';
 import { HTTP_METHODS, Provider as ProviderSchema, type Action, type ParseRules, type Pattern, type ProviderFile, type Step } from './schema';
@@ -52,7 +52,7 @@ function compilePattern(p: Pattern & { match_value?: string }, declared: Readonl
   if (p.default !== undefined) out.default = p.default;
   if (p.match_value !== undefined) out.matchValue = p.match_value;
   if (regex.fixed) {
-    const groups = groupCount(regex.fixed);
+    const groups = regex.groups;
     if (typeof p.group === 'number' && p.group > groups) pr.add(`${where}.group`, `is ${p.group} but the regex has ${groups} capture group(s)`);
     if (p.transform === 'boolean' && (p.group ?? (groups > 0 ? 1 : 0)) === 0 && regex.fixed.test('')) {
       pr.warnings.push(`${where}: this boolean pattern matches any output, so it is always true`);
@@ -215,7 +215,12 @@ function compileStep(s: RawStep, ctx: StepContext, pr: Problems): CompiledStep |
 function compilePatterns(p: Record<string, string> | undefined, where: string, pr: Problems): Map<string, RegExp> {
   const out = new Map<string, RegExp>();
   for (const [k, src] of Object.entries(p ?? {})) {
-    const re = pr.try(`${where}.${k}`, () => new RegExp(src, 'u'));
+    // The schema accepts a leading inline group such as (?i): it becomes a flag here too. No other
+    // flag is added: ^ and $ must anchor the whole value, not a line of it.
+    const re = pr.try(`${where}.${k}`, () => {
+      const { source, flags } = splitInlineFlags(src, '');
+      return new RegExp(source, `${flags}u`);
+    });
     if (re) out.set(k, re);
   }
   return out;
@@ -266,7 +271,6 @@ function compileAction(name: string, a: Action, pr: Problems): CompiledAction | 
     steps,
     main,
   };
-  if (a.description !== undefined) out.description = a.description;
   if (a.max_output_bytes !== undefined) out.maxOutputBytes = a.max_output_bytes;
   return out;
 }
@@ -282,10 +286,8 @@ export function compileProvider(raw: unknown, file: string, digest: string): Pro
     if (c) actions.set(name, c);
   }
   const methodMap = p.bosh?.method_map ?? {};
-  for (const [m, entry] of Object.entries(methodMap)) {
-    if (!BOSH_METHODS.includes(m)) pr.add(`bosh.method_map.${m}`, `'${m}' is not a BOSH CPI method`);
-    const action = entry === null ? null : typeof entry === 'string' ? entry : entry.action;
-    if (action !== null && !p.actions[action]) pr.add(`bosh.method_map.${m}`, `action '${action}' is not defined`);
+  for (const e of methodMapProblems(methodMap, (a) => Object.prototype.hasOwnProperty.call(p.actions, a))) {
+    pr.add(`bosh.method_map.${e.method}`, e.kind === 'method' ? `'${e.method}' is not a BOSH CPI method` : `action '${e.action}' is not defined`);
   }
   const versions = Object.entries(p.validation?.version_requirements ?? {});
   for (const [cmd, range] of versions) if (validRange(range) === null) pr.add(`validation.version_requirements.${cmd}`, 'is not a valid semver range');
@@ -310,26 +312,33 @@ export function compileProvider(raw: unknown, file: string, digest: string): Pro
   };
   const status = statusMapping(p.status_map, p.status_fields);
   if (status) provider.status = status;
-  if (p.description !== undefined) provider.description = p.description;
   if (p.timeout_seconds !== undefined) provider.timeoutS = p.timeout_seconds;
   if (p.verify_ssl !== undefined) provider.verifySsl = p.verify_ssl;
   return provider;
 }
 
-export function loadProviderFile(file: string): Provider {
+/** A provider file's text and parsed JSON; throws ProviderLoadError naming the file. */
+function readProviderFile(file: string): { text: string; raw: unknown } {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
     throw new ProviderLoadError(file, [`cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`]);
   }
-  let raw: unknown;
   try {
-    raw = parseJson(text);
+    return { text, raw: parseJson(text) };
   } catch (e) {
     throw new ProviderLoadError(file, [`is not valid JSON: ${(e as Error).message}`]);
   }
+}
+
+function compileText(text: string, raw: unknown, file: string): Provider {
   return compileProvider(raw, file, createHash('sha256').update(text).digest('hex'));
+}
+
+export function loadProviderFile(file: string): Provider {
+  const { text, raw } = readProviderFile(file);
+  return compileText(text, raw, file);
 }
 
 export interface LoadResult {
@@ -338,18 +347,24 @@ export interface LoadResult {
   errors: ProviderLoadError[];
 }
 
-export function loadProviderDir(dir: string): LoadResult {
-  let names: string[];
+/** The `*.json` files of a provider directory, in sorted order. */
+function providerFiles(dir: string): string[] {
   try {
-    names = fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+    return fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith('.json'))
+      .sort()
+      .map((f) => path.join(dir, f));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new ProviderLoadError(dir, [code === 'ENOENT' ? 'the provider directory does not exist' : `the provider directory cannot be read (${code})`]);
   }
+}
+
+export function loadProviderDir(dir: string): LoadResult {
   const providers = new Map<string, Provider>();
   const errors: ProviderLoadError[] = [];
-  for (const f of names) {
-    const file = path.join(dir, f);
+  for (const file of providerFiles(dir)) {
     try {
       if (!fs.statSync(file).isFile()) continue;
       const p = loadProviderFile(file);
@@ -365,4 +380,27 @@ export function loadProviderDir(dir: string): LoadResult {
     }
   }
   return { dir, providers, errors };
+}
+
+/**
+ * One provider of a directory, by name, as loadProviderDir would register it — the first file in
+ * sorted order with that name that compiles — without compiling the other files: every BOSH call
+ * uses one provider. `errors` holds the files that failed on the way (unreadable, not JSON, or of
+ * that name but not compiling). When no file provides the name, this is loadProviderDir's result,
+ * so the caller can say what the directory does hold.
+ */
+export function loadNamedProvider(dir: string, name: string): LoadResult {
+  const errors: ProviderLoadError[] = [];
+  for (const file of providerFiles(dir)) {
+    try {
+      if (!fs.statSync(file).isFile()) continue;
+      const { text, raw } = readProviderFile(file);
+      if (raw === null || typeof raw !== 'object' || (raw as { name?: unknown }).name !== name) continue;
+      return { dir, providers: new Map([[name, compileText(text, raw, file)]]), errors };
+    } catch (e) {
+      if (e instanceof ProviderLoadError) errors.push(e);
+      else throw e;
+    }
+  }
+  return loadProviderDir(dir);
 }

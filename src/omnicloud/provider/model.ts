@@ -43,7 +43,6 @@ export interface CompiledStep {
 
 export interface CompiledAction {
   name: string;
-  description?: string;
   params: readonly string[];
   defaults: Readonly<Record<string, unknown>>;
   secretParams: ReadonlySet<string>;
@@ -62,7 +61,6 @@ export interface Validation {
 export interface Provider {
   name: string;
   type: (typeof PROVIDER_TYPES)[number];
-  description?: string;
   file: string;
   /** sha256 of the file, for caches. */
   digest: string;

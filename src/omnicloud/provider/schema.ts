@@ -53,7 +53,7 @@ export const Pattern = z.strictObject({
 });
 export type Pattern = z.output<typeof Pattern>;
 
-export const RelatedPattern = z.strictObject({
+const RelatedPattern = z.strictObject({
   ...Pattern.shape,
   match_value: z.optional(FieldName),
 });
@@ -101,7 +101,7 @@ const TextRules = z.strictObject({ type: z.literal('text'), trim: z.optional(z.b
 export const ParseRules = z.discriminatedUnion('type', [ObjectRules, ArrayRules, PropertiesRules, JsonRules, TextRules]);
 export type ParseRules = z.output<typeof ParseRules>;
 
-export const CommandObject = z.strictObject({
+const CommandObject = z.strictObject({
   command: NonEmpty,
   in_vm: z.optional(z.boolean().check(z.refine((v) => v === false, 'in_vm: true (running the command over SSH inside a worker) is not supported'))),
   shell: z.optional(z.boolean()),

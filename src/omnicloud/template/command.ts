@@ -21,7 +21,7 @@ export type CompiledCommand =
   | { mode: 'argv'; words: WordPart[][] }
   | { mode: 'shell'; script: WordPart[]; reason: string };
 
-export const SHELL_PATH = '/bin/sh';
+const SHELL_PATH = '/bin/sh';
 
 function withContexts(parts: readonly Part[]): WordPart[] {
   if (startsNestedShell(parts)) {

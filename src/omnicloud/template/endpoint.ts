@@ -14,7 +14,7 @@
 import { validationError } from '../errors';
 import { parseTemplate, type Segment } from './placeholders';
 import { TemplateSyntaxError } from './shell';
-import { requireValue, toText, type Json, type Scope } from './values';
+import { renderSegments, requireValue, toText, type Json, type Scope } from './values';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS' | string;
 
@@ -145,21 +145,17 @@ function renderUrl(segs: readonly Segment[], scope: Scope, where: string): URL {
   return url;
 }
 
-function renderPlain(segs: readonly Segment[], scope: Scope, where: string, encode: (s: string) => string = (s) => s): string {
-  return segs.map((s) => (s.kind === 'text' ? s.text : encode(toText(requireValue(scope, s.name, where), s.name, where)))).join('');
-}
-
 function renderJsonValue(v: Json, scope: Scope, where: string): unknown {
   if (typeof v === 'string') {
     const segs = parseTemplate(v);
     const only = segs.length === 1 ? segs[0] : undefined;
     if (only && only.kind === 'param') return requireValue(scope, only.name, where);
-    return renderPlain(segs, scope, where);
+    return renderSegments(segs, scope, where);
   }
   if (Array.isArray(v)) return v.map((x) => renderJsonValue(x, scope, where));
   if (v && typeof v === 'object') {
     const o: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) o[renderPlain(parseTemplate(k), scope, where)] = renderJsonValue(x, scope, where);
+    for (const [k, x] of Object.entries(v)) o[renderSegments(parseTemplate(k), scope, where)] = renderJsonValue(x, scope, where);
     return o;
   }
   return v;
@@ -170,9 +166,9 @@ function renderBody(b: BodyTemplate, scope: Scope, where: string): string {
     case 'json-value':
       return JSON.stringify(renderJsonValue(b.value, scope, where));
     case 'form':
-      return renderPlain(b.segments, scope, where, encodeURIComponent);
+      return renderSegments(b.segments, scope, where, encodeURIComponent);
     case 'text':
-      return renderPlain(b.segments, scope, where);
+      return renderSegments(b.segments, scope, where);
     case 'json-text': {
       const text = b.segments
         .map((s) => {
@@ -202,7 +198,7 @@ export interface RenderedRequest {
 export function renderEndpoint(c: CompiledEndpoint, scope: Scope, where: string): RenderedRequest {
   const headers: Record<string, string> = {};
   for (const h of c.headers) {
-    const v = renderPlain(h.value, scope, where);
+    const v = renderSegments(h.value, scope, where);
     if (/[\r\n\0]/.test(v)) throw validationError(`${where}: the value of header '${h.name}' would contain a line break or NUL`, { header: h.name });
     headers[h.name] = v;
   }
@@ -212,7 +208,7 @@ export function renderEndpoint(c: CompiledEndpoint, scope: Scope, where: string)
     if (c.contentType) headers['Content-Type'] = c.contentType;
   }
   if (c.socket) {
-    const p = renderPlain(c.socket, scope, where);
+    const p = renderSegments(c.socket, scope, where);
     if (!p.startsWith('/') || p.includes('\0')) throw validationError(`${where}: unix_socket must be an absolute path`);
     req.socketPath = p;
   }

@@ -58,7 +58,3 @@ export function placeholderNames(template: string): string[] {
   for (const s of parseTemplate(template)) if (s.kind === 'param' && !names.includes(s.name)) names.push(s.name);
   return names;
 }
-
-export function hasPlaceholders(template: string): boolean {
-  return parseTemplate(template).some((s) => s.kind === 'param');
-}

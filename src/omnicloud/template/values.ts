@@ -4,6 +4,7 @@
  * `{x}` never reaches a process or a URL.
  */
 import { validationError } from '../errors';
+import type { Segment } from './placeholders';
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -51,4 +52,9 @@ export function toText(v: unknown, name: string, where: string): string {
   else s = JSON.stringify(v);
   if (s.includes('\0')) throw validationError(`${where}: the value of {${name}} contains a NUL character`, { placeholder: name });
   return s;
+}
+
+/** A template as text: each placeholder replaced by its value's text, passed through `encode`. */
+export function renderSegments(segs: readonly Segment[], scope: Scope, where: string, encode: (s: string) => string = (s) => s): string {
+  return segs.map((s) => (s.kind === 'text' ? s.text : encode(toText(requireValue(scope, s.name, where), s.name, where)))).join('');
 }
