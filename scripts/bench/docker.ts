@@ -1,13 +1,14 @@
 /** Benchmark sections for the Docker backend, each beside the same engine work done with the docker CLI. */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { cleanupLabelled } from '../../tests/helpers/docker';
 import { buildStemcell } from '../../tests/helpers/stemcell';
 import { cpi, nodeBare, sh } from './process';
 import type { Ctx, Section } from './types';
 
-const LABEL = 'io.bosh-container-cpi.bench';
+// Per run: the teardown removes what this run made, never another run's (on a shared engine).
+const LABEL = `io.bosh-container-cpi.bench.${process.pid}`;
 const SUBNET = '10.212.0';
 
 export interface DockerBenchCtx extends Ctx {
@@ -43,13 +44,14 @@ function net(host: number): Record<string, unknown> {
   return { type: 'manual', ip: `${SUBNET}.${host}`, netmask: '255.255.255.0', gateway: `${SUBNET}.1`, dns: [`${SUBNET}.1`], default: ['dns', 'gateway'], cloud_properties: { name: `bosh-bench-${process.pid}` } };
 }
 
-export function dockerTeardown(c: Ctx): void {
+export async function dockerTeardown(c: Ctx): Promise<void> {
   const ctx = c as DockerBenchCtx;
-  cpi(req('delete_vm', [ctx.vm]), ['-configPath', ctx.config]);
-  cpi(req('delete_stemcell', [ctx.stemcell]), ['-configPath', ctx.config]);
-  for (const kind of ['container', 'volume', 'network']) {
-    const ids = spawnSync('docker', [kind, 'ls', '-q', ...(kind === 'container' ? ['-a'] : []), '--filter', `label=${LABEL}=true`], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
-    for (const id of ids) spawnSync('docker', [kind, 'rm', '-f', id]);
+  try {
+    cpi(req('delete_vm', [ctx.vm]), ['-configPath', ctx.config]);
+    cpi(req('delete_stemcell', [ctx.stemcell]), ['-configPath', ctx.config]);
+  } finally {
+    // The network made by hand, and whatever an interrupted docker CLI case left.
+    await cleanupLabelled('true', LABEL);
   }
 }
 
@@ -132,10 +134,13 @@ export const diskSection: Section = {
     ctx.disk = cpi(req('create_disk', [64, {}, ctx.vm]), ['-configPath', ctx.config]) as string;
     return ctx;
   },
-  teardown: (c) => {
+  teardown: async (c) => {
     const ctx = c as DiskBenchCtx;
-    cpi(req('delete_disk', [ctx.disk]), ['-configPath', ctx.config]);
-    dockerTeardown(ctx);
+    try {
+      cpi(req('delete_disk', [ctx.disk]), ['-configPath', ctx.config]);
+    } finally {
+      await dockerTeardown(ctx);
+    }
   },
   cases: [
     {

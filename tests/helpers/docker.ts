@@ -47,9 +47,9 @@ export function testRunId(name: string): string {
   return `${name}-${process.pid}-${Date.now().toString(36)}`;
 }
 
-/** Everything on the engine carrying this test's label. */
-export async function labelled(runId: string): Promise<Record<'containers' | 'volumes' | 'networks' | 'images', string[]>> {
-  const f = `label=${TEST_LABEL}=${runId}`;
+/** Everything on the engine carrying this test's label (or another `label` with value `runId`). */
+export async function labelled(runId: string, label = TEST_LABEL): Promise<Record<'containers' | 'volumes' | 'networks' | 'images', string[]>> {
+  const f = `label=${label}=${runId}`;
   const list = async (...a: string[]) => (await docker(...a)).split('\n').filter(Boolean);
   return {
     containers: await list('ps', '-aq', '--filter', f),
@@ -59,9 +59,12 @@ export async function labelled(runId: string): Promise<Record<'containers' | 'vo
   };
 }
 
-/** Removes what carries this test's label; returns what was found (a leak when non-empty). */
-export async function cleanupLabelled(runId: string): Promise<Record<string, string[]>> {
-  const found = await labelled(runId);
+/**
+ * Removes what carries this test's label (or `label`); returns what was found (a leak when
+ * non-empty). Only flags every docker CLI since 20.10 (Debian's docker.io) accepts.
+ */
+export async function cleanupLabelled(runId: string, label = TEST_LABEL): Promise<Record<string, string[]>> {
+  const found = await labelled(runId, label);
   for (const c of found.containers) await docker('rm', '-f', '-v', c).catch(() => undefined);
   for (const v of found.volumes) await docker('volume', 'rm', '-f', v).catch(() => undefined);
   for (const n of found.networks) await docker('network', 'rm', n).catch(() => undefined);
