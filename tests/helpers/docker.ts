@@ -72,26 +72,26 @@ export async function cleanupLabelled(runId: string, label = TEST_LABEL): Promis
   return found;
 }
 
-/** A CPI config for tests: this test's label on everything, its own state dir, unprivileged. */
-export function testConfig(runId: string, extra: Record<string, unknown> = {}): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `cpi-${runId}-`));
-  return writeConfig(
-    {
-      // TLS material is unused on a unix socket, but it is configuration the logs must not show.
-      docker: { host: 'unix:///var/run/docker.sock', tls: { ca: SECRETS.tlsCert, certificate: SECRETS.tlsCert, private_key: SECRETS.tlsKey } },
-      agent: {
-        mbus: `https://mbus:${SECRETS.mbusPassword}@0.0.0.0:6868`,
-        ntp: ['0.pool.ntp.org'],
-        blobstore: { provider: 'dav', options: { endpoint: 'http://127.0.0.1:25250', user: 'agent', password: SECRETS.blobstorePassword } },
-      },
-      labels: { [TEST_LABEL]: runId },
-      state_dir: path.join(dir, 'state'),
-      privileged: false,
-      stop_timeout_seconds: 5,
-      ...extra,
+/**
+ * A CPI config for tests: this test's label on everything, its own state dir (`dir`/state unless
+ * `extra` says otherwise), unprivileged; written as `dir`/cpi.json.
+ */
+export function testConfig(runId: string, extra: Record<string, unknown> = {}, dir = fs.mkdtempSync(path.join(os.tmpdir(), `cpi-${runId}-`))): { file: string; stateDir: string } {
+  const config: Record<string, unknown> = {
+    // TLS material is unused on a unix socket, but it is configuration the logs must not show.
+    docker: { host: 'unix:///var/run/docker.sock', tls: { ca: SECRETS.tlsCert, certificate: SECRETS.tlsCert, private_key: SECRETS.tlsKey } },
+    agent: {
+      mbus: `https://mbus:${SECRETS.mbusPassword}@0.0.0.0:6868`,
+      ntp: ['0.pool.ntp.org'],
+      blobstore: { provider: 'dav', options: { endpoint: 'http://127.0.0.1:25250', user: 'agent', password: SECRETS.blobstorePassword } },
     },
-    dir,
-  );
+    labels: { [TEST_LABEL]: runId },
+    state_dir: path.join(dir, 'state'),
+    privileged: false,
+    stop_timeout_seconds: 5,
+    ...extra,
+  };
+  return { file: writeConfig(config, dir), stateDir: config['state_dir'] as string };
 }
 
 /** The container of a VM CID (found by label: set_vm_metadata renames containers). */

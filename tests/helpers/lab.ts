@@ -93,8 +93,7 @@ export class Lab {
     requireDocker();
     this.octet = claimOctet(preferredOctet);
     this.runId = testRunId(name);
-    this.configFile = testConfig(this.runId, config);
-    this.stateDir = (JSON.parse(fs.readFileSync(this.configFile, 'utf8')) as { state_dir: string }).state_dir;
+    ({ file: this.configFile, stateDir: this.stateDir } = testConfig(this.runId, config));
   }
 
   /** From now on bin/cpi runs as `user` (in the docker group), as the Director runs it as vcap. */
