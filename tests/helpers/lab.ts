@@ -154,23 +154,36 @@ export class Lab {
     for (const cid of this.stemcellCids) await this.ok('delete_stemcell', [cid]).catch(() => undefined);
     const left: Record<string, string[]> = await labelled(this.runId);
     await cleanupLabelled(this.runId);
-    const mounts = execFileSync('findmnt', ['-rno', 'TARGET'], { encoding: 'utf8' })
-      .split('\n')
-      .filter((t) => t.startsWith(`${path.dirname(this.stateDir)}/`) && t.includes('/state/'))
-      .sort((a, b) => b.length - a.length);
-    for (const m of mounts) {
-      try {
-        execFileSync('umount', ['-l', m], { stdio: 'ignore' });
-      } catch {
-        /* already gone with its parent */
-      }
-    }
+    const mounts = unmountAll(this.stateDir).filter((m) => m !== this.stateDir);
     if (mounts.length) left['mounts'] = mounts;
     return left;
   }
 }
 
 export const NOTHING_LEFT = { containers: [], volumes: [], networks: [], images: [] };
+
+/** Host mount points at `dir` or below it (this process's mount table), deepest first. */
+export function mountsUnder(dir: string): string[] {
+  return fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((m) => m === dir || m.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+}
+
+/** Unmounts (lazily) what is mounted at `dir` or below it, deepest first; returns what was. */
+export function unmountAll(dir: string): string[] {
+  const mounts = mountsUnder(dir);
+  for (const m of mounts) {
+    try {
+      execFileSync('umount', ['-l', m], { stdio: 'ignore' });
+    } catch {
+      /* already gone with its parent */
+    }
+  }
+  return mounts;
+}
 
 /** A user that may use the Docker socket but is not root (created when missing; tests run as root). */
 export function dockerUser(name = 'bosh-cpi-test'): string {
