@@ -31,9 +31,9 @@ export function lifecycleConfig(runId: string, dir: string, provider: string, se
   return { runId, stateDir, config: file };
 }
 
-/** One call through bin/cpi; runRaw fails it if a secret (the mbus password among them) gets out. */
+/** One call through bin/cpi, at debug level like every suite's: runRaw fails it if a secret gets out. */
 export async function cpi(l: Lifecycle, method: string, args: unknown[]): Promise<CpiResponse> {
-  const run = await call({ method, arguments: args, api_version: 2 }, { args: ['-configPath', l.config], env: { BOSH_CPI_CONFIG: undefined, BOSH_CPI_LOG_LEVEL: undefined } });
+  const run = await call({ method, arguments: args, api_version: 2 }, { args: ['-configPath', l.config], env: { BOSH_CPI_CONFIG: undefined } });
   expect(run.code).toBe(0);
   return run.response;
 }
