@@ -6,27 +6,23 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { writeConfig } from '../tests/helpers/cpi';
 import { buildStemcell } from '../tests/helpers/stemcell';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CPI = path.join(ROOT, 'bin', 'cpi');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'cpi-demo-'));
-const configFile = path.join(work, 'cpi.json');
-fs.writeFileSync(
-  configFile,
-  JSON.stringify(
-    {
-      docker: { host: process.env['DOCKER_HOST'] ?? 'unix:///var/run/docker.sock' },
-      agent: { mbus: 'https://mbus:demo-password@0.0.0.0:6868', ntp: ['0.pool.ntp.org'] },
-      // These Debian machines cannot start privileged containers (see README).
-      privileged: false,
-      state_dir: path.join(work, 'state'),
-      labels: { 'io.bosh-container-cpi.demo': 'true' },
-      stop_timeout_seconds: 5,
-    },
-    null,
-    2,
-  ),
+const configFile = writeConfig(
+  {
+    docker: { host: process.env['DOCKER_HOST'] ?? 'unix:///var/run/docker.sock' },
+    agent: { mbus: 'https://mbus:demo-password@0.0.0.0:6868', ntp: ['0.pool.ntp.org'] },
+    // These Debian machines cannot start privileged containers (see README).
+    privileged: false,
+    state_dir: path.join(work, 'state'),
+    labels: { 'io.bosh-container-cpi.demo': 'true' },
+    stop_timeout_seconds: 5,
+  },
+  work,
 );
 
 const context = { director_uuid: 'demo-director', request_id: 'cpi-000001', vm: { stemcell: { api_version: 3 } } };

@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { writeConfig } from '../../tests/helpers/cpi';
 import { cleanupLabelled } from '../../tests/helpers/docker';
 import { buildStemcell } from '../../tests/helpers/stemcell';
 import { cpi, nodeBare, sh } from './process';
@@ -27,11 +28,7 @@ function req(method: string, args: unknown[]) {
 
 export async function dockerSetup(): Promise<DockerBenchCtx> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cpi-bench-'));
-  const config = path.join(dir, 'cpi.json');
-  fs.writeFileSync(
-    config,
-    JSON.stringify({ agent: { mbus: 'https://mbus:p@0.0.0.0:6868' }, privileged: false, state_dir: path.join(dir, 'state'), labels: { [LABEL]: 'true' }, stop_timeout_seconds: 10 }),
-  );
+  const config = writeConfig({ agent: { mbus: 'https://mbus:p@0.0.0.0:6868' }, privileged: false, state_dir: path.join(dir, 'state'), labels: { [LABEL]: 'true' }, stop_timeout_seconds: 10 }, dir);
   const sc = await buildStemcell({ init: 'runit' }, dir);
   const stemcell = cpi(req('create_stemcell', [sc.imagePath, sc.cloudProperties]), ['-configPath', config]) as string;
   const network = `bosh-bench-${process.pid}`;
