@@ -4,13 +4,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { writeConfig } from '../../tests/helpers/cpi';
 import { cleanupLabelled } from '../../tests/helpers/docker';
+import { manualNetwork, SUBNETS } from '../../tests/helpers/lab';
 import { buildStemcell } from '../../tests/helpers/stemcell';
 import { cpi, nodeBare, sh } from './process';
 import type { Ctx, Section } from './types';
 
 // Per run: the teardown removes what this run made, never another run's (on a shared engine).
 const LABEL = `io.bosh-container-cpi.bench.${process.pid}`;
-const SUBNET = '10.212.0';
+const SUBNET = `10.${SUBNETS.bench}.0`;
 
 export interface DockerBenchCtx extends Ctx {
   config: string;
@@ -38,7 +39,7 @@ export async function dockerSetup(): Promise<DockerBenchCtx> {
 }
 
 function net(host: number): Record<string, unknown> {
-  return { type: 'manual', ip: `${SUBNET}.${host}`, netmask: '255.255.255.0', gateway: `${SUBNET}.1`, dns: [`${SUBNET}.1`], default: ['dns', 'gateway'], cloud_properties: { name: `bosh-bench-${process.pid}` } };
+  return manualNetwork(SUBNET, host, { cloud_properties: { name: `bosh-bench-${process.pid}` } });
 }
 
 export async function dockerTeardown(c: Ctx): Promise<void> {

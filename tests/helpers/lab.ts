@@ -10,7 +10,7 @@ import { call, ok, type CpiRun, type RunOptions } from './cpi';
 import { cleanupLabelled, labelled, requireDocker, testConfig, testRunId } from './docker';
 import { buildStemcell, type BuiltStemcell, type StemcellInit } from './stemcell';
 
-/** Second octet of 10.x.0.0/16 per test file: Docker refuses overlapping subnets across files. */
+/** Second octet of 10.x.0.0/16 per test file and script: Docker refuses overlapping subnets across them. */
 export const SUBNETS = {
   lifecycle: 201,
   failures: 202,
@@ -28,6 +28,20 @@ export const SUBNETS = {
   bench: 212,
   demo: 244,
 } as const;
+
+/** A BOSH manual network on `prefix`.0/24 (`prefix`: three octets): the VM at .`host`, gateway and DNS at .1. */
+export function manualNetwork(prefix: string, host: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    type: 'manual',
+    ip: `${prefix}.${host}`,
+    netmask: '255.255.255.0',
+    gateway: `${prefix}.1`,
+    dns: [`${prefix}.1`],
+    default: ['dns', 'gateway'],
+    cloud_properties: {},
+    ...extra,
+  };
+}
 
 const stemcells = new Map<StemcellInit, Promise<BuiltStemcell>>();
 /** Stemcell tarballs are built once per worker process. */
@@ -109,16 +123,7 @@ export class Lab {
   }
 
   manual(third: number, fourth: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
-    return {
-      type: 'manual',
-      ip: this.ip(third, fourth),
-      netmask: '255.255.255.0',
-      gateway: this.ip(third, 1),
-      dns: [this.ip(third, 1)],
-      default: ['dns', 'gateway'],
-      cloud_properties: {},
-      ...extra,
-    };
+    return manualNetwork(`10.${this.octet}.${third}`, fourth, extra);
   }
 
   opts(extra: RunOptions = {}): RunOptions {
