@@ -6,12 +6,10 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { writeConfig } from '../tests/helpers/cpi';
+import { CPI, writeConfig } from '../tests/helpers/cpi';
 import { manualNetwork, SUBNETS } from '../tests/helpers/lab';
 import { buildStemcell } from '../tests/helpers/stemcell';
 
-const ROOT = path.resolve(__dirname, '..', '..');
-const CPI = path.join(ROOT, 'bin', 'cpi');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'cpi-demo-'));
 const configFile = writeConfig(
   {
