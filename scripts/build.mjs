@@ -10,7 +10,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const empty = join(root, 'scripts', 'empty-module.cjs');
 mkdirSync(join(root, 'dist'), { recursive: true });
 
-export const entryPoints = {
+const entryPoints = {
   cpi: 'src/boot.ts',
   core: 'src/cli.ts',
   pino: 'src/log/pino-sink.ts',

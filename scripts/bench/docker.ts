@@ -13,7 +13,7 @@ import type { Ctx, Section } from './types';
 const LABEL = `io.bosh-container-cpi.bench.${process.pid}`;
 const SUBNET = `10.${SUBNETS.bench}.0`;
 
-export interface DockerBenchCtx extends Ctx {
+interface DockerBenchCtx extends Ctx {
   config: string;
   stemcell: string;
   /** The stemcell's image file (create_stemcell's argument). */
@@ -27,7 +27,7 @@ function req(method: string, args: unknown[]) {
   return { method, arguments: args, context: { director_uuid: 'bench' }, api_version: 2 };
 }
 
-export async function dockerSetup(): Promise<DockerBenchCtx> {
+async function dockerSetup(): Promise<DockerBenchCtx> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cpi-bench-'));
   const config = writeConfig({ agent: { mbus: 'https://mbus:p@0.0.0.0:6868' }, privileged: false, state_dir: path.join(dir, 'state'), labels: { [LABEL]: 'true' }, stop_timeout_seconds: 10 }, dir);
   const sc = await buildStemcell({ init: 'runit' }, dir);
@@ -42,7 +42,7 @@ function net(host: number): Record<string, unknown> {
   return manualNetwork(SUBNET, host, { cloud_properties: { name: `bosh-bench-${process.pid}` } });
 }
 
-export async function dockerTeardown(c: Ctx): Promise<void> {
+async function dockerTeardown(c: Ctx): Promise<void> {
   const ctx = c as DockerBenchCtx;
   try {
     cpi(req('delete_vm', [ctx.vm]), ['-configPath', ctx.config]);
@@ -119,7 +119,7 @@ export const vmSection: Section = {
   ],
 };
 
-export interface DiskBenchCtx extends DockerBenchCtx {
+interface DiskBenchCtx extends DockerBenchCtx {
   disk: string;
 }
 
