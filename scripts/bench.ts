@@ -9,12 +9,12 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ROOT } from '../tests/helpers/cpi';
 import { barChart } from './bench/chart';
 import { memory } from './bench/process';
 import { sections } from './bench/sections';
 import type { Measurement, Section } from './bench/types';
 
-const ROOT = path.resolve(__dirname, '..', '..');
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 30);
 
 function median(xs: number[]): number {

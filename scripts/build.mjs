@@ -2,15 +2,20 @@
 // parses only the code it runs. See src/runtime/chunks.ts.
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const empty = join(root, 'scripts', 'empty-module.cjs');
 mkdirSync(join(root, 'dist'), { recursive: true });
+// The release ships every dist/*.js: a chunk of a removed entry point, or its code cache, must
+// not outlive it.
+for (const f of readdirSync(join(root, 'dist'))) {
+  if (f.endsWith('.js') || f.endsWith('.js.cache')) rmSync(join(root, 'dist', f));
+}
 
-export const entryPoints = {
+const entryPoints = {
   cpi: 'src/boot.ts',
   core: 'src/cli.ts',
   pino: 'src/log/pino-sink.ts',

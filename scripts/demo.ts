@@ -6,27 +6,22 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { CPI, writeConfig } from '../tests/helpers/cpi';
+import { manualNetwork, SUBNETS } from '../tests/helpers/lab';
 import { buildStemcell } from '../tests/helpers/stemcell';
 
-const ROOT = path.resolve(__dirname, '..', '..');
-const CPI = path.join(ROOT, 'bin', 'cpi');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'cpi-demo-'));
-const configFile = path.join(work, 'cpi.json');
-fs.writeFileSync(
-  configFile,
-  JSON.stringify(
-    {
-      docker: { host: process.env['DOCKER_HOST'] ?? 'unix:///var/run/docker.sock' },
-      agent: { mbus: 'https://mbus:demo-password@0.0.0.0:6868', ntp: ['0.pool.ntp.org'] },
-      // These Debian machines cannot start privileged containers (see README).
-      privileged: false,
-      state_dir: path.join(work, 'state'),
-      labels: { 'io.bosh-container-cpi.demo': 'true' },
-      stop_timeout_seconds: 5,
-    },
-    null,
-    2,
-  ),
+const configFile = writeConfig(
+  {
+    docker: { host: process.env['DOCKER_HOST'] ?? 'unix:///var/run/docker.sock' },
+    agent: { mbus: 'https://mbus:demo-password@0.0.0.0:6868', ntp: ['0.pool.ntp.org'] },
+    // These Debian machines cannot start privileged containers (see README).
+    privileged: false,
+    state_dir: path.join(work, 'state'),
+    labels: { 'io.bosh-container-cpi.demo': 'true' },
+    stop_timeout_seconds: 5,
+  },
+  work,
 );
 
 const context = { director_uuid: 'demo-director', request_id: 'cpi-000001', vm: { stemcell: { api_version: 3 } } };
@@ -66,9 +61,7 @@ async function main(): Promise<void> {
     call('info', []);
     const sc = call('create_stemcell', [stemcell.imagePath, stemcell.cloudProperties, { tags: { demo: 'true' } }]) as string;
     cleanup.unshift(() => call('delete_stemcell', [sc]));
-    const networks = {
-      default: { type: 'manual', ip: '10.244.77.10', netmask: '255.255.255.0', gateway: '10.244.77.1', dns: ['10.244.77.1'], default: ['dns', 'gateway'], cloud_properties: { name: 'bosh-demo' } },
-    };
+    const networks = { default: manualNetwork(`10.${SUBNETS.demo}.77`, 10, { cloud_properties: { name: 'bosh-demo' } }) };
     const [vm] = call('create_vm', ['demo-agent-0001', sc, { cpus: 1, memory: 256, ports: ['127.0.0.1:26868:6868/tcp'] }, networks, [], { bosh: { tags: { demo: 'true' } } }]) as [string];
     cleanup.unshift(() => call('delete_vm', [vm]));
     inside(vm, "sed -e 's/:[^:@]*@/:<redacted>@/' /var/vcap/bosh/warden-cpi-agent-env.json | cut -c1-160; echo; df -h /var/vcap/data | tail -1");

@@ -4,11 +4,9 @@
  * Then `bosh create-release` in that directory makes the release tarball.
  */
 import * as path from 'node:path';
+import { ROOT } from '../tests/helpers/cpi';
 import { layoutRelease, RELEASE_NAME } from './release/layout';
 import { npmFetcher } from './release/npm-blobs';
-
-// run-ts.mjs runs this file from tmp/scripts/.
-const ROOT = path.resolve(__dirname, '..', '..');
 
 function parseArgs(argv: string[]): { dir: string } {
   let dir = path.join(ROOT, 'release');

@@ -27,5 +27,5 @@ await build({
   define: { __CPI_BUNDLED__: 'false' },
   logLevel: 'error',
 });
-const r = spawnSync(process.execPath, ['--expose-gc', outfile, ...args], { stdio: 'inherit', cwd: root });
+const r = spawnSync(process.execPath, [outfile, ...args], { stdio: 'inherit', cwd: root });
 process.exit(r.status ?? 1);

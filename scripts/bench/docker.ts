@@ -1,16 +1,19 @@
 /** Benchmark sections for the Docker backend, each beside the same engine work done with the docker CLI. */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { writeConfig } from '../../tests/helpers/cpi';
+import { cleanupLabelled } from '../../tests/helpers/docker';
+import { manualNetwork, SUBNETS } from '../../tests/helpers/lab';
 import { buildStemcell } from '../../tests/helpers/stemcell';
 import { cpi, nodeBare, sh } from './process';
 import type { Ctx, Section } from './types';
 
-const LABEL = 'io.bosh-container-cpi.bench';
-const SUBNET = '10.212.0';
+// Per run: the teardown removes what this run made, never another run's (on a shared engine).
+const LABEL = `io.bosh-container-cpi.bench.${process.pid}`;
+const SUBNET = `10.${SUBNETS.bench}.0`;
 
-export interface DockerBenchCtx extends Ctx {
+interface DockerBenchCtx extends Ctx {
   config: string;
   stemcell: string;
   /** The stemcell's image file (create_stemcell's argument). */
@@ -24,13 +27,9 @@ function req(method: string, args: unknown[]) {
   return { method, arguments: args, context: { director_uuid: 'bench' }, api_version: 2 };
 }
 
-export async function dockerSetup(): Promise<DockerBenchCtx> {
+async function dockerSetup(): Promise<DockerBenchCtx> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cpi-bench-'));
-  const config = path.join(dir, 'cpi.json');
-  fs.writeFileSync(
-    config,
-    JSON.stringify({ agent: { mbus: 'https://mbus:p@0.0.0.0:6868' }, privileged: false, state_dir: path.join(dir, 'state'), labels: { [LABEL]: 'true' }, stop_timeout_seconds: 10 }),
-  );
+  const config = writeConfig({ agent: { mbus: 'https://mbus:p@0.0.0.0:6868' }, privileged: false, state_dir: path.join(dir, 'state'), labels: { [LABEL]: 'true' }, stop_timeout_seconds: 10 }, dir);
   const sc = await buildStemcell({ init: 'runit' }, dir);
   const stemcell = cpi(req('create_stemcell', [sc.imagePath, sc.cloudProperties]), ['-configPath', config]) as string;
   const network = `bosh-bench-${process.pid}`;
@@ -40,16 +39,17 @@ export async function dockerSetup(): Promise<DockerBenchCtx> {
 }
 
 function net(host: number): Record<string, unknown> {
-  return { type: 'manual', ip: `${SUBNET}.${host}`, netmask: '255.255.255.0', gateway: `${SUBNET}.1`, dns: [`${SUBNET}.1`], default: ['dns', 'gateway'], cloud_properties: { name: `bosh-bench-${process.pid}` } };
+  return manualNetwork(SUBNET, host, { cloud_properties: { name: `bosh-bench-${process.pid}` } });
 }
 
-export function dockerTeardown(c: Ctx): void {
+async function dockerTeardown(c: Ctx): Promise<void> {
   const ctx = c as DockerBenchCtx;
-  cpi(req('delete_vm', [ctx.vm]), ['-configPath', ctx.config]);
-  cpi(req('delete_stemcell', [ctx.stemcell]), ['-configPath', ctx.config]);
-  for (const kind of ['container', 'volume', 'network']) {
-    const ids = spawnSync('docker', [kind, 'ls', '-q', ...(kind === 'container' ? ['-a'] : []), '--filter', `label=${LABEL}=true`], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
-    for (const id of ids) spawnSync('docker', [kind, 'rm', '-f', id]);
+  try {
+    cpi(req('delete_vm', [ctx.vm]), ['-configPath', ctx.config]);
+    cpi(req('delete_stemcell', [ctx.stemcell]), ['-configPath', ctx.config]);
+  } finally {
+    // The network made by hand, and whatever an interrupted docker CLI case left.
+    await cleanupLabelled('true', LABEL);
   }
 }
 
@@ -119,7 +119,7 @@ export const vmSection: Section = {
   ],
 };
 
-export interface DiskBenchCtx extends DockerBenchCtx {
+interface DiskBenchCtx extends DockerBenchCtx {
   disk: string;
 }
 
@@ -132,10 +132,13 @@ export const diskSection: Section = {
     ctx.disk = cpi(req('create_disk', [64, {}, ctx.vm]), ['-configPath', ctx.config]) as string;
     return ctx;
   },
-  teardown: (c) => {
+  teardown: async (c) => {
     const ctx = c as DiskBenchCtx;
-    cpi(req('delete_disk', [ctx.disk]), ['-configPath', ctx.config]);
-    dockerTeardown(ctx);
+    try {
+      cpi(req('delete_disk', [ctx.disk]), ['-configPath', ctx.config]);
+    } finally {
+      await dockerTeardown(ctx);
+    }
   },
   cases: [
     {

@@ -6,9 +6,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-
-export const ROOT = path.resolve(__dirname, '..', '..');
-export const CPI = path.join(ROOT, 'bin', 'cpi');
+import { CPI } from '../../tests/helpers/cpi';
 
 export const memory = { active: false, peakKB: 0 };
 const rssFile = path.join(os.tmpdir(), `cpi-bench-rss-${process.pid}`);

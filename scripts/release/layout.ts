@@ -74,10 +74,6 @@ export function nodeBlobsFromSpec(specText: string): NodeBlob[] {
   return blobs;
 }
 
-export function sha256File(file: string): string {
-  return digestFile(file, 'sha256', 'hex');
-}
-
 function subdirs(dir: string): string[] {
   return fs
     .readdirSync(dir, { withFileTypes: true })
@@ -149,7 +145,7 @@ export async function layoutRelease(opts: LayoutOptions): Promise<LayoutResult> 
     const { downloaded } = await opts.fetchBlob(b, dest);
     if (!fs.statSync(dest, { throwIfNoEntry: false })?.isFile()) throw new Error(`${b.path}: the fetcher left no file`);
     const size = fs.statSync(dest).size;
-    blobs.push({ ...b, size, sha256: sha256File(dest), downloaded });
+    blobs.push({ ...b, size, sha256: digestFile(dest, 'sha256', 'hex'), downloaded });
     log(`${b.path}: ${(size / 1e6).toFixed(1)} MB, ${downloaded ? 'fetched from' : 'matches'} the registry's ${b.npmName}@${b.version}`);
   }
 

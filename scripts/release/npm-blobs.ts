@@ -38,7 +38,7 @@ interface Dist {
 }
 
 /** The registry's `dist` of one exact version. */
-export function registryDist(blob: NodeBlob, env: Env, cwd: string): Dist {
+function registryDist(blob: NodeBlob, env: Env, cwd: string): Dist {
   const spec = `${blob.npmName}@${blob.version}`;
   const out = runNpm(['view', spec, 'dist', '--json'], env, cwd).trim();
   if (!out) throw new Error(`the registry has no ${spec}`);
@@ -70,7 +70,7 @@ export function digestFile(file: string, algo: 'sha512' | 'sha256' | 'sha1', enc
 }
 
 /** Throws unless the file's hashes are those the registry published. */
-export function verifyIntegrity(file: string, dist: Dist, what: string): void {
+function verifyIntegrity(file: string, dist: Dist, what: string): void {
   const wanted = sha512Digests(dist.integrity);
   if (!wanted.length) throw new Error(`${what}: the registry's integrity '${dist.integrity}' has no sha512 hash`);
   const got = digestFile(file, 'sha512', 'base64');
@@ -79,7 +79,7 @@ export function verifyIntegrity(file: string, dist: Dist, what: string): void {
 }
 
 /** Throws unless the tarball holds what the docker_cpi_node packaging extracts. */
-export async function verifyNodeTarball(file: string, what: string): Promise<void> {
+async function verifyNodeTarball(file: string, what: string): Promise<void> {
   const need = new Set(['package/bin/node', 'package/LICENSE']);
   const extract = tar.extract();
   const done = new Promise<void>((resolve, reject) => {

@@ -5,6 +5,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { leakedSecrets } from './secrets';
 
+// Two levels up, from tests/helpers/ here and from tmp/scripts/, where scripts/run-ts.mjs bundles
+// the scripts (scripts/*.ts) that import this.
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const CPI = path.join(ROOT, 'bin', 'cpi');
 /** What the Director leaves in a CPI's environment. */

@@ -47,9 +47,9 @@ export function testRunId(name: string): string {
   return `${name}-${process.pid}-${Date.now().toString(36)}`;
 }
 
-/** Everything on the engine carrying this test's label. */
-export async function labelled(runId: string): Promise<Record<'containers' | 'volumes' | 'networks' | 'images', string[]>> {
-  const f = `label=${TEST_LABEL}=${runId}`;
+/** Everything on the engine carrying this test's label (or another `label` with value `runId`). */
+export async function labelled(runId: string, label = TEST_LABEL): Promise<Record<'containers' | 'volumes' | 'networks' | 'images', string[]>> {
+  const f = `label=${label}=${runId}`;
   const list = async (...a: string[]) => (await docker(...a)).split('\n').filter(Boolean);
   return {
     containers: await list('ps', '-aq', '--filter', f),
@@ -59,9 +59,12 @@ export async function labelled(runId: string): Promise<Record<'containers' | 'vo
   };
 }
 
-/** Removes what carries this test's label; returns what was found (a leak when non-empty). */
-export async function cleanupLabelled(runId: string): Promise<Record<string, string[]>> {
-  const found = await labelled(runId);
+/**
+ * Removes what carries this test's label (or `label`); returns what was found (a leak when
+ * non-empty). Only flags every docker CLI since 20.10 (Debian's docker.io) accepts.
+ */
+export async function cleanupLabelled(runId: string, label = TEST_LABEL): Promise<Record<string, string[]>> {
+  const found = await labelled(runId, label);
   for (const c of found.containers) await docker('rm', '-f', '-v', c).catch(() => undefined);
   for (const v of found.volumes) await docker('volume', 'rm', '-f', v).catch(() => undefined);
   for (const n of found.networks) await docker('network', 'rm', n).catch(() => undefined);
@@ -69,26 +72,26 @@ export async function cleanupLabelled(runId: string): Promise<Record<string, str
   return found;
 }
 
-/** A CPI config for tests: this test's label on everything, its own state dir, unprivileged. */
-export function testConfig(runId: string, extra: Record<string, unknown> = {}): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `cpi-${runId}-`));
-  return writeConfig(
-    {
-      // TLS material is unused on a unix socket, but it is configuration the logs must not show.
-      docker: { host: 'unix:///var/run/docker.sock', tls: { ca: SECRETS.tlsCert, certificate: SECRETS.tlsCert, private_key: SECRETS.tlsKey } },
-      agent: {
-        mbus: `https://mbus:${SECRETS.mbusPassword}@0.0.0.0:6868`,
-        ntp: ['0.pool.ntp.org'],
-        blobstore: { provider: 'dav', options: { endpoint: 'http://127.0.0.1:25250', user: 'agent', password: SECRETS.blobstorePassword } },
-      },
-      labels: { [TEST_LABEL]: runId },
-      state_dir: path.join(dir, 'state'),
-      privileged: false,
-      stop_timeout_seconds: 5,
-      ...extra,
+/**
+ * A CPI config for tests: this test's label on everything, its own state dir (`dir`/state unless
+ * `extra` says otherwise), unprivileged; written as `dir`/cpi.json.
+ */
+export function testConfig(runId: string, extra: Record<string, unknown> = {}, dir = fs.mkdtempSync(path.join(os.tmpdir(), `cpi-${runId}-`))): { file: string; stateDir: string } {
+  const config: Record<string, unknown> = {
+    // TLS material is unused on a unix socket, but it is configuration the logs must not show.
+    docker: { host: 'unix:///var/run/docker.sock', tls: { ca: SECRETS.tlsCert, certificate: SECRETS.tlsCert, private_key: SECRETS.tlsKey } },
+    agent: {
+      mbus: `https://mbus:${SECRETS.mbusPassword}@0.0.0.0:6868`,
+      ntp: ['0.pool.ntp.org'],
+      blobstore: { provider: 'dav', options: { endpoint: 'http://127.0.0.1:25250', user: 'agent', password: SECRETS.blobstorePassword } },
     },
-    dir,
-  );
+    labels: { [TEST_LABEL]: runId },
+    state_dir: path.join(dir, 'state'),
+    privileged: false,
+    stop_timeout_seconds: 5,
+    ...extra,
+  };
+  return { file: writeConfig(config, dir), stateDir: config['state_dir'] as string };
 }
 
 /** The container of a VM CID (found by label: set_vm_metadata renames containers). */

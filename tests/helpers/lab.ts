@@ -10,7 +10,7 @@ import { call, ok, type CpiRun, type RunOptions } from './cpi';
 import { cleanupLabelled, labelled, requireDocker, testConfig, testRunId } from './docker';
 import { buildStemcell, type BuiltStemcell, type StemcellInit } from './stemcell';
 
-/** Second octet of 10.x.0.0/16 per test file: Docker refuses overlapping subnets across files. */
+/** Second octet of 10.x.0.0/16 per test file and script: Docker refuses overlapping subnets across them. */
 export const SUBNETS = {
   lifecycle: 201,
   failures: 202,
@@ -28,6 +28,20 @@ export const SUBNETS = {
   bench: 212,
   demo: 244,
 } as const;
+
+/** A BOSH manual network on `prefix`.0/24 (`prefix`: three octets): the VM at .`host`, gateway and DNS at .1. */
+export function manualNetwork(prefix: string, host: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    type: 'manual',
+    ip: `${prefix}.${host}`,
+    netmask: '255.255.255.0',
+    gateway: `${prefix}.1`,
+    dns: [`${prefix}.1`],
+    default: ['dns', 'gateway'],
+    cloud_properties: {},
+    ...extra,
+  };
+}
 
 const stemcells = new Map<StemcellInit, Promise<BuiltStemcell>>();
 /** Stemcell tarballs are built once per worker process. */
@@ -93,8 +107,7 @@ export class Lab {
     requireDocker();
     this.octet = claimOctet(preferredOctet);
     this.runId = testRunId(name);
-    this.configFile = testConfig(this.runId, config);
-    this.stateDir = (JSON.parse(fs.readFileSync(this.configFile, 'utf8')) as { state_dir: string }).state_dir;
+    ({ file: this.configFile, stateDir: this.stateDir } = testConfig(this.runId, config));
   }
 
   /** From now on bin/cpi runs as `user` (in the docker group), as the Director runs it as vcap. */
@@ -110,16 +123,7 @@ export class Lab {
   }
 
   manual(third: number, fourth: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
-    return {
-      type: 'manual',
-      ip: this.ip(third, fourth),
-      netmask: '255.255.255.0',
-      gateway: this.ip(third, 1),
-      dns: [this.ip(third, 1)],
-      default: ['dns', 'gateway'],
-      cloud_properties: {},
-      ...extra,
-    };
+    return manualNetwork(`10.${this.octet}.${third}`, fourth, extra);
   }
 
   opts(extra: RunOptions = {}): RunOptions {
@@ -155,23 +159,36 @@ export class Lab {
     for (const cid of this.stemcellCids) await this.ok('delete_stemcell', [cid]).catch(() => undefined);
     const left: Record<string, string[]> = await labelled(this.runId);
     await cleanupLabelled(this.runId);
-    const mounts = execFileSync('findmnt', ['-rno', 'TARGET'], { encoding: 'utf8' })
-      .split('\n')
-      .filter((t) => t.startsWith(`${path.dirname(this.stateDir)}/`) && t.includes('/state/'))
-      .sort((a, b) => b.length - a.length);
-    for (const m of mounts) {
-      try {
-        execFileSync('umount', ['-l', m], { stdio: 'ignore' });
-      } catch {
-        /* already gone with its parent */
-      }
-    }
+    const mounts = unmountAll(this.stateDir).filter((m) => m !== this.stateDir);
     if (mounts.length) left['mounts'] = mounts;
     return left;
   }
 }
 
 export const NOTHING_LEFT = { containers: [], volumes: [], networks: [], images: [] };
+
+/** Host mount points at `dir` or below it (this process's mount table), deepest first. */
+export function mountsUnder(dir: string): string[] {
+  return fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((m) => m === dir || m.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+}
+
+/** Unmounts (lazily) what is mounted at `dir` or below it, deepest first; returns what was. */
+export function unmountAll(dir: string): string[] {
+  const mounts = mountsUnder(dir);
+  for (const m of mounts) {
+    try {
+      execFileSync('umount', ['-l', m], { stdio: 'ignore' });
+    } catch {
+      /* already gone with its parent */
+    }
+  }
+  return mounts;
+}
 
 /** A user that may use the Docker socket but is not root (created when missing; tests run as root). */
 export function dockerUser(name = 'bosh-cpi-test'): string {

@@ -20,7 +20,7 @@ import * as tar from 'tar-stream';
 
 export type StemcellInit = 'runit' | 'systemd' | 'none';
 
-export interface StemcellOptions {
+interface StemcellOptions {
   init?: StemcellInit;
   name?: string;
   version?: string;

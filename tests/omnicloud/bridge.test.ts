@@ -80,7 +80,7 @@ const testProvider = {
 fs.writeFileSync(path.join(providers, 'rec.json'), JSON.stringify(testProvider));
 fs.writeFileSync(path.join(providers, 'broken.json'), '{"name": "broken", "type": "command", "actions": {"a": {"command": "x {y}"}}}');
 
-const env = { PATH: `${bin}:/usr/bin:/bin`, BOSH_CPI_CONFIG: undefined, BOSH_CPI_LOG_LEVEL: undefined };
+const env = { PATH: `${bin}:/usr/bin:/bin`, BOSH_CPI_CONFIG: undefined };
 
 function config(omnicloud: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): string {
   return writeConfig({

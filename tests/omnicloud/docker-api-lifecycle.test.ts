@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import { cleanupLabelled, docker, exists, inspect, requireDocker, TEST_LABEL, testRunId } from '../helpers/docker';
 import { buildStemcell } from '../helpers/stemcell';
 import { tmpDir } from './helpers';
-import { cpi, expectNothingLeft, lifecycleConfig, mountsUnder, ok, runLifecycle, unmountAll, type Lifecycle } from './lifecycle';
+import { mountsUnder, unmountAll } from '../helpers/lab';
+import { cpi, expectNothingLeft, lifecycleConfig, ok, runLifecycle, type Lifecycle } from './lifecycle';
 
 const RUN = testRunId('omni-docker-api');
 const dir = tmpDir('omni-docker-api-');

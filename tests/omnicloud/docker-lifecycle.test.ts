@@ -6,9 +6,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { cleanupLabelled, docker, exists, inspect, requireDocker, TEST_LABEL, testRunId } from '../helpers/docker';
+import { SECRETS } from '../helpers/secrets';
 import { buildStemcell } from '../helpers/stemcell';
 import { tmpDir } from './helpers';
-import { cpi, expectNothingLeft, lifecycleConfig, mountsUnder, ok, runLifecycle, startedAt, unmountAll, type Lifecycle } from './lifecycle';
+import { mountsUnder, unmountAll } from '../helpers/lab';
+import { cpi, expectNothingLeft, lifecycleConfig, ok, runLifecycle, startedAt, type Lifecycle } from './lifecycle';
 
 const RUN = testRunId('omni-docker');
 const dir = tmpDir('omni-docker-');
@@ -46,7 +48,7 @@ describe('docker provider through the BOSH bridge', () => {
     expect(settings).toMatchObject({
       agent_id: 'agent-omni-2',
       vm: { name: vm },
-      mbus: 'https://mbus:mbus-secret-password@0.0.0.0:6868',
+      mbus: `https://mbus:${SECRETS.mbusPassword}@0.0.0.0:6868`,
       ntp: ['0.pool.ntp.org'],
       networks: { n: { type: 'dynamic', preconfigured: true } },
       disks: { system: '', ephemeral: null, persistent: {} },

@@ -3,11 +3,11 @@
  * by the docker (CLI) and docker-api (Engine API) provider suites. Every resource carries the
  * suite's label; the suite checks the engine after each call and that nothing leaked.
  */
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { call, writeConfig, type CpiResponse } from '../helpers/cpi';
-import { docker, exists, inspect, labelled, TEST_LABEL } from '../helpers/docker';
+import { call, type CpiResponse } from '../helpers/cpi';
+import { docker, exists, inspect, labelled, TEST_LABEL, testConfig } from '../helpers/docker';
+import { mountsUnder, NOTHING_LEFT } from '../helpers/lab';
 
 export interface Lifecycle {
   runId: string;
@@ -15,57 +15,33 @@ export interface Lifecycle {
   config: string;
 }
 
+/** The tests' config (its secrets among it) in `dir`, with the omnicloud backend and `provider`. */
 export function lifecycleConfig(runId: string, dir: string, provider: string, settings: Record<string, unknown> = {}): Lifecycle {
-  const stateDir = path.join(dir, 'state');
-  fs.mkdirSync(stateDir, { recursive: true });
-  const config = writeConfig(
+  const { file, stateDir } = testConfig(
+    runId,
     {
       backend: 'omnicloud',
-      state_dir: stateDir,
-      labels: { [TEST_LABEL]: runId },
-      agent: { mbus: 'https://mbus:mbus-secret-password@0.0.0.0:6868', ntp: ['0.pool.ntp.org'] },
       // No network for the VMs: these tests need none, and the engine's default bridge is shared
       // with suites that inject faults into it.
       omnicloud: { provider, settings: { stop_timeout: 2, network_mode: 'none', ...settings } },
     },
     dir,
   );
-  return { runId, stateDir, config };
+  fs.mkdirSync(stateDir, { recursive: true });
+  return { runId, stateDir, config: file };
 }
 
+/** One call through bin/cpi, at debug level like every suite's: runRaw fails it if a secret gets out. */
 export async function cpi(l: Lifecycle, method: string, args: unknown[]): Promise<CpiResponse> {
-  const run = await call({ method, arguments: args, api_version: 2 }, { args: ['-configPath', l.config], env: { BOSH_CPI_CONFIG: undefined, BOSH_CPI_LOG_LEVEL: undefined } });
+  const run = await call({ method, arguments: args, api_version: 2 }, { args: ['-configPath', l.config], env: { BOSH_CPI_CONFIG: undefined } });
   expect(run.code).toBe(0);
-  const r = run.response;
-  // The mbus password never leaves the CPI.
-  expect(run.stdout + run.stderr).not.toContain('mbus-secret-password');
-  return r;
+  return run.response;
 }
 
 export async function ok<T>(l: Lifecycle, method: string, args: unknown[]): Promise<T> {
   const r = await cpi(l, method, args);
   if (r.error) throw new Error(`${method} failed: ${r.error.type}: ${r.error.message}\nlog: ${r.log}`);
   return r.result as T;
-}
-
-/** Host mounts under a directory (from this process's mount table). */
-export function mountsUnder(dir: string): string[] {
-  return fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .map((l) => l.split(' ')[4] ?? '')
-    .filter((m) => m === dir || m.startsWith(`${dir}/`));
-}
-
-/** Undoes what an operator (or the docker provider) set up for mount propagation. */
-export function unmountAll(dir: string): void {
-  for (const m of mountsUnder(dir).sort((a, b) => b.length - a.length)) {
-    try {
-      execFileSync('umount', [m]);
-    } catch {
-      /* already gone */
-    }
-  }
 }
 
 export async function startedAt(cid: string): Promise<string> {
@@ -120,6 +96,6 @@ export async function runLifecycle(l: Lifecycle, stemcell: string, opts: { getDi
 /** Nothing the suite created is left on the engine (its stemcell aside, removed by the caller). */
 export async function expectNothingLeft(runId: string, stemcells: string[] = []): Promise<void> {
   const left = await labelled(runId);
-  expect({ ...left, images: [] }).toEqual({ containers: [], volumes: [], networks: [], images: [] });
+  expect({ ...left, images: [] }).toEqual(NOTHING_LEFT);
   for (const s of stemcells) expect(await exists('image', s)).toBe(false);
 }

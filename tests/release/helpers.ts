@@ -7,11 +7,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
+import { DIRECTOR_PATH, ROOT } from '../helpers/cpi';
 
-export const ROOT = path.resolve(__dirname, '..', '..');
 export const JOB_DIR = path.join(ROOT, 'jobs', 'docker_cpi');
 export const RENDER_RB = path.join(__dirname, 'render.rb');
-export const DIRECTOR_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
 export const INFO_REQUEST = '{"method":"info","arguments":[],"context":{}}';
 
 const created: string[] = [];

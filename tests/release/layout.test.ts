@@ -8,8 +8,9 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { nodeBlobsFromSpec, RELEASE_NAME } from '../../scripts/release/layout';
+import { ROOT } from '../helpers/cpi';
 import { startFakeRegistry, type FakePackage, type FakeRegistry } from './fake-registry';
-import { expectSameBytes, nodeTarball, readYaml, removeTmpDirs, ROOT, tmpDir } from './helpers';
+import { expectSameBytes, nodeTarball, readYaml, removeTmpDirs, tmpDir } from './helpers';
 
 afterAll(removeTmpDirs);
 

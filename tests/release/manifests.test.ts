@@ -9,8 +9,9 @@ import * as path from 'node:path';
 import { loadConfig } from '../../src/config/load';
 import type { Config } from '../../src/config/schema';
 import { RELEASE_NAME } from '../../scripts/release/layout';
+import { ROOT } from '../helpers/cpi';
 import { applyOps, get, type Op } from './go-patch';
-import { interpolate, jobSpec, readYaml, removeTmpDirs, renderJob, ROOT } from './helpers';
+import { interpolate, jobSpec, readYaml, removeTmpDirs, renderJob } from './helpers';
 
 afterAll(removeTmpDirs);
 

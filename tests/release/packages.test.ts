@@ -11,17 +11,16 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { layoutRelease, type BlobFetcher } from '../../scripts/release/layout';
+import { DIRECTOR_PATH, ROOT } from '../helpers/cpi';
 import {
   canUnshareNet,
   compilePackage,
-  DIRECTOR_PATH,
   expectSameBytes,
   hostPlatform,
   INFO_REQUEST,
   nodeTarball,
   removeTmpDirs,
   renderJob,
-  ROOT,
   runClean,
   tmpDir,
   writeScript,
