@@ -10,6 +10,7 @@
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { LOG_LEVEL_ENV } from '../config/env';
 import { OMNICLOUD_DEFAULTS } from '../config/omnicloud-defaults';
 import { createLogSession, isLevelName, type LogSession } from '../log/logger';
 import { shippedProvidersDir } from './bridge/paths';
@@ -219,7 +220,7 @@ export async function runOmniCli(argv: readonly string[], env: Env, io: CliIO = 
   const logs = createLogSession({ omni: true });
   const i = argv.indexOf('--log-level');
   const flag = argv.find((a) => a.startsWith('--log-level='))?.slice('--log-level='.length) ?? (i >= 0 ? argv[i + 1] : undefined);
-  const level = (flag ?? env['BOSH_CPI_LOG_LEVEL'] ?? 'warn').toLowerCase();
+  const level = (flag ?? env[LOG_LEVEL_ENV] ?? 'warn').toLowerCase();
   logs.setLevel(isLevelName(level) ? level : 'warn');
   try {
     if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
