@@ -182,7 +182,12 @@ describe('bin/cpi process contract', () => {
 
   it('exits 0 even when node cannot be found', () => {
     const r = spawnSync(CPI, [], { input: '{}', env: { PATH: '/nonexistent', CPI_NODE: '/nonexistent/node' }, encoding: 'utf8' });
-    // CPI_NODE set but wrong: the wrapper reports it as a CPI error.
+    // CPI_NODE set but wrong, and PATH finds nothing: the wrapper still reports it as a CPI error.
     expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({
+      result: null,
+      error: { type: 'Bosh::Clouds::CloudError', message: 'CPI_NODE=/nonexistent/node is not an executable file', ok_to_retry: false },
+      log: '',
+    });
   });
 });
