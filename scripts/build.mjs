@@ -7,7 +7,6 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const empty = join(root, 'scripts', 'empty-module.cjs');
 mkdirSync(join(root, 'dist'), { recursive: true });
 // The release ships every dist/*.js: a chunk of a removed entry point, or its code cache, must
 // not outlive it.
@@ -20,7 +19,6 @@ const entryPoints = {
   core: 'src/cli.ts',
   pino: 'src/log/pino-sink.ts',
   docker: 'src/docker/index.ts',
-  dockerode: 'src/docker/engine/dockerode.ts',
   vmCreate: 'src/docker/vm/create.ts',
   disks: 'src/docker/disk/index.ts',
   stemcellImport: 'src/docker/stemcell/import.ts',
@@ -41,13 +39,6 @@ const result = await build({
   minifySyntax: true,
   legalComments: 'none',
   define: { __CPI_BUNDLED__: 'true' },
-  // dockerode pulls these in for ssh:// hosts and BuildKit sessions, neither of which the CPI uses.
-  alias: {
-    ssh2: empty,
-    '@grpc/grpc-js': empty,
-    '@grpc/proto-loader': empty,
-    protobufjs: empty,
-  },
   logOverride: { 'unsupported-require-call': 'silent' },
   metafile: true,
 });

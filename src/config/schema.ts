@@ -6,6 +6,15 @@ import * as z from 'zod/mini';
 import { LEVEL_NAMES } from '../log/logger';
 import { OMNICLOUD_DEFAULTS as OMNI } from './omnicloud-defaults';
 
+/** Defaults of the engine I/O bounds (README, Reliability), in seconds. */
+export const ENGINE_BOUNDS = {
+  connect_timeout_seconds: 10,
+  request_timeout_seconds: 60,
+  idle_timeout_seconds: 30,
+  image_timeout_seconds: 1800,
+  helper_timeout_seconds: 120,
+} as const;
+
 const LogLevel = z.enum(LEVEL_NAMES);
 
 const DockerHost = z.string().check(
@@ -34,7 +43,15 @@ export const DockerConfig = z.strictObject({
   api_version: z.optional(z.nullable(z.string().check(z.regex(/^1\.\d+$/, 'must look like "1.44"')))),
   tls: z.optional(z.nullable(TlsConfig)),
   /** Connect timeout for the engine, in seconds. */
-  connect_timeout_seconds: z._default(z.number().check(z.gt(0)), 10),
+  connect_timeout_seconds: z._default(z.number().check(z.gt(0), z.lte(3600)), ENGINE_BOUNDS.connect_timeout_seconds),
+  /** Overall bound of one metadata request (inspect, list, create, remove, …); stop and restart add their grace period. */
+  request_timeout_seconds: z._default(z.number().check(z.gt(0), z.lte(86400)), ENGINE_BOUNDS.request_timeout_seconds),
+  /** A request fails when no byte moves either way for this long (a hung engine, a stalled stream). */
+  idle_timeout_seconds: z._default(z.number().check(z.gt(0), z.lte(86400)), ENGINE_BOUNDS.idle_timeout_seconds),
+  /** Overall bound of an image load (create_stemcell) or pull (light stemcells). */
+  image_timeout_seconds: z._default(z.number().check(z.gt(0), z.lte(86400)), ENGINE_BOUNDS.image_timeout_seconds),
+  /** Overall bound of a helper container (disk mounts), from create to removal. */
+  helper_timeout_seconds: z._default(z.number().check(z.gt(0), z.lte(86400)), ENGINE_BOUNDS.helper_timeout_seconds),
 });
 export type DockerConfig = z.output<typeof DockerConfig>;
 

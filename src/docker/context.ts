@@ -18,7 +18,7 @@ export class DockerContext {
     this.config = call.config;
     this.log = call.log;
     this.state = new StateDirs(call.config.state_dir);
-    this.engine = new EngineClient(call.config.docker, call.log, this.state.versionMemo(call.config.docker.host));
+    this.engine = new EngineClient(call.config.docker, call.log);
   }
 
   /** Labels for a new object: ours, the operator's, and the given ones. */

@@ -2,7 +2,7 @@
  * Lazily loaded parts of the CPI.
  *
  * Every CPI call is a fresh node process, and parsing code costs time even when it never runs, so
- * the build emits the heavy parts (pino, the backends and their per-operation parts, dockerode,
+ * the build emits the heavy parts (pino, the backends and their per-operation parts,
  * tar-stream) as separate files next to the core and loads only what a request needs. Under
  * ts-jest nothing is bundled and the sources are required directly.
  */
@@ -14,8 +14,6 @@ declare const __CPI_BUNDLED__: boolean;
 export interface Chunks {
   pino: typeof import('../log/pino-sink');
   docker: typeof import('../docker');
-  /** dockerode, for image pulls and helper containers only. */
-  dockerode: typeof import('../docker/engine/dockerode');
   /** Persistent disks: attach/detach, volumes, snapshots, host mounts. */
   disks: typeof import('../docker/disk');
   /** create_vm: building and starting a VM's container. */
@@ -36,7 +34,6 @@ export function loadChunk<N extends ChunkName>(name: N): Chunks[N] {
     const sources: { [K in ChunkName]: () => Chunks[K] } = {
       pino: () => require('../log/pino-sink'),
       docker: () => require('../docker'),
-      dockerode: () => require('../docker/engine/dockerode'),
       disks: () => require('../docker/disk'),
       vmCreate: () => require('../docker/vm/create'),
       stemcellImport: () => require('../docker/stemcell/import'),

@@ -25,6 +25,9 @@ export const SUBNETS = {
   omnicloud: 211,
   fuzz: 213,
   secrets: 214,
+  bounds: 215,
+  locks: 216,
+  journal: 217,
   bench: 212,
   demo: 244,
 } as const;
@@ -149,6 +152,11 @@ export class Lab {
   async createVm(stemcell: string, networks: Record<string, unknown>, cloudProperties: Record<string, unknown> = {}, env: Record<string, unknown> = {}): Promise<{ cid: string; networks: Record<string, any> }> {
     const [cid, nets] = await this.ok<[string, Record<string, any>]>('create_vm', [`agent-${Math.random().toString(36).slice(2, 8)}`, stemcell, cloudProperties, networks, [], env]);
     return { cid, networks: nets };
+  }
+
+  /** What carries this lab's label on the engine now. */
+  leftovers(): Promise<Record<'containers' | 'volumes' | 'networks' | 'images', string[]>> {
+    return labelled(this.runId);
   }
 
   /**

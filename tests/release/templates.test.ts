@@ -113,7 +113,7 @@ describe('config/cpi.json', () => {
   test('carries every property of its own into the configuration', () => {
     const { raw, config } = renderConfig({
       docker_cpi: {
-        docker: { host: 'https://engine.example:2376', api_version: '1.41', connect_timeout_seconds: 3, tls: TLS },
+        docker: { host: 'https://engine.example:2376', api_version: '1.41', connect_timeout_seconds: 3, request_timeout_seconds: 7, idle_timeout_seconds: 5, image_timeout_seconds: 600, helper_timeout_seconds: 40, tls: TLS },
         agent: { mbus: MBUS, ntp: ['time1.example'], blobstore: { provider: 'local', options: { blobstore_path: '/var/vcap/micro_bosh/data/cache' } } },
         start_containers_with_systemd: true,
         mount_cgroupfs: false,
@@ -133,7 +133,7 @@ describe('config/cpi.json', () => {
     expect(config).toMatchObject({
       backend: 'docker',
       log_level: 'debug',
-      docker: { host: 'https://engine.example:2376', api_version: '1.41', connect_timeout_seconds: 3, tls: TLS },
+      docker: { host: 'https://engine.example:2376', api_version: '1.41', connect_timeout_seconds: 3, request_timeout_seconds: 7, idle_timeout_seconds: 5, image_timeout_seconds: 600, helper_timeout_seconds: 40, tls: TLS },
       agent: { mbus: MBUS, ntp: ['time1.example'], blobstore: { provider: 'local', options: { blobstore_path: '/var/vcap/micro_bosh/data/cache' } } },
       start_containers_with_systemd: true,
       mount_cgroupfs: false,

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { configPathFromArgv, loadConfig } from '../../src/config/load';
+import { ENGINE_BOUNDS } from '../../src/config/schema';
 import { BoshError } from '../../src/rpc/errors';
 
 const env = { HOME: os.tmpdir() };
@@ -51,7 +52,7 @@ describe('configuration', () => {
       },
     });
     const { config } = loadConfig({ file: f, env });
-    expect(config.docker).toEqual({ host: 'tcp://10.0.0.5:4243', api_version: '1.44', tls: { ca: 'ca', certificate: 'cert', private_key: 'key' }, connect_timeout_seconds: 10 });
+    expect(config.docker).toEqual({ host: 'tcp://10.0.0.5:4243', api_version: '1.44', tls: { ca: 'ca', certificate: 'cert', private_key: 'key' }, ...ENGINE_BOUNDS });
     expect(config.agent.mbus).toBe('nats://nats:pw@10.0.0.11:4222');
     expect(config.agent.ntp).toEqual(['ntp.example']);
     // Free-form maps keep their keys as written.

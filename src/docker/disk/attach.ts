@@ -8,8 +8,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DiskHint } from '../../cpi/schemas';
 import { CloudError, DiskNotFound, VMNotFound } from '../../rpc/errors';
-import { loadChunk } from '../../runtime/chunks';
 import type { DockerContext } from '../context';
+import { runHelper } from '../engine/helper';
 import type { ContainerInspect, MountSpec } from '../engine/types';
 import { L } from '../labels';
 import { SettingsStore, type Delivery } from '../settings/store';
@@ -71,7 +71,7 @@ async function helper(ctx: DockerContext, c: ContainerInspect, disk: DiskVolume 
     { Type: 'bind', Source: diskDir(ctx, c.Config.Labels?.[L.vmCid] ?? ''), Target: '/vmdisks', BindOptions: { Propagation: 'rshared' } },
   ];
   if (disk) mounts.push({ Type: 'volume', Source: disk.cid, Target: '/disk' });
-  const r = await loadChunk('dockerode').runHelper(ctx, {
+  const r = await runHelper(ctx, {
     image: c.Image,
     cmd: ['/bin/sh', '-c', script, 'bosh-cpi-helper', diskCid],
     mounts,

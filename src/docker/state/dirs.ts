@@ -6,7 +6,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isDockerName } from '../cids';
-import type { VersionMemo } from '../engine/client';
 
 export class StateDirs {
   constructor(readonly root: string) {}
@@ -88,40 +87,6 @@ export class StateDirs {
         return (e as NodeJS.ErrnoException).code === 'ESRCH';
       }
     });
-  }
-
-  /** The Engine API version negotiated with `host`, kept in engine-api-versions.json. */
-  versionMemo(host: string): VersionMemo {
-    const file = path.join(this.root, 'engine-api-versions.json');
-    const read = (): Record<string, string> => {
-      try {
-        return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, string>;
-      } catch {
-        return {};
-      }
-    };
-    const write = (all: Record<string, string>) => {
-      try {
-        fs.mkdirSync(this.root, { recursive: true });
-        const tmp = `${file}.${process.pid}`;
-        fs.writeFileSync(tmp, JSON.stringify(all));
-        fs.renameSync(tmp, file); // atomic: parallel calls never read a torn file
-      } catch {
-        /* only an optimisation */
-      }
-    };
-    return {
-      get: () => {
-        const v = read()[host];
-        return typeof v === 'string' && /^1\.\d+$/.test(v) ? v : undefined;
-      },
-      set: (v) => write({ ...read(), [host]: v }),
-      clear: () => {
-        const all = read();
-        delete all[host];
-        write(all);
-      },
-    };
   }
 
   removeVmDir(vmCid: string): void {

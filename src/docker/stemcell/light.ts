@@ -5,10 +5,10 @@
  * the image must match it.
  */
 import type { CloudProperties } from '../../cpi/schemas';
-import { loadChunk } from '../../runtime/chunks';
 import { CloudError } from '../../rpc/errors';
 import type { DockerContext } from '../context';
 import type { ImageInspect } from '../engine/types';
+import { pullImage } from './pull';
 import { inspectImage } from './resolve';
 
 function digestOf(cp: CloudProperties, ref: string): string | undefined {
@@ -57,7 +57,7 @@ export async function importLightStemcell(ctx: DockerContext, cp: CloudPropertie
   if (!image) {
     ctx.log.info('pulling light stemcell image', { ref });
     try {
-      await loadChunk('dockerode').pullImage(ctx, ref);
+      await pullImage(ctx, ref);
     } catch (e) {
       throw new CloudError(`light stemcell ${ref}: the image is not on the engine and pulling it failed: ${(e as Error).message}`, { okToRetry: true });
     }
