@@ -45,7 +45,7 @@ export async function recreateWithMounts(ctx: DockerContext, cid: string, c: Con
   const primary = hostConfig.NetworkMode ?? Object.keys(networks)[0] ?? 'bridge';
   const others = Object.entries(networks).filter(([name]) => name !== primary);
 
-  await ctx.engine.request('POST', `/containers/${seg(c.Id)}/stop`, { query: { t: ctx.config.stop_timeout_seconds } }).catch(() => undefined);
+  await ctx.engine.request('POST', `/containers/${seg(c.Id)}/stop`, { query: { t: ctx.config.stop_timeout_seconds }, extraMs: ctx.config.stop_timeout_seconds * 1000 }).catch(() => undefined);
   // Named volumes (the ephemeral disk, persistent disks) stay; only the container goes.
   await ctx.engine.request('DELETE', `/containers/${seg(c.Id)}`, { query: { force: true, v: false } });
 

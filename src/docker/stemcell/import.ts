@@ -134,7 +134,7 @@ export async function importStemcell(ctx: DockerContext, imagePath: string, cp: 
   scanning.catch(() => undefined);
 
   const uploading = ctx.engine
-    .stream('POST', '/images/load', { query: { quiet: true }, body: pack, headers: { 'Content-Type': 'application/x-tar' } })
+    .stream('POST', '/images/load', { query: { quiet: false }, body: pack, headers: { 'Content-Type': 'application/x-tar' }, kind: 'image' })
     .then((res) => readText(res));
 
   let scan: RootfsScan;

@@ -39,7 +39,7 @@ export async function deleteVm(ctx: DockerContext, cid: string, hooks: VmDeleteH
   const c = await findVm(ctx, cid);
   if (c) {
     for (const h of hooks) await h.beforeDelete(cid, c);
-    await ignoreMissing(ctx.engine.request('POST', `/containers/${seg(c.Id)}/stop`, { query: { t: ctx.config.stop_timeout_seconds } }));
+    await ignoreMissing(ctx.engine.request('POST', `/containers/${seg(c.Id)}/stop`, { query: { t: ctx.config.stop_timeout_seconds }, extraMs: ctx.config.stop_timeout_seconds * 1000 }));
     await ignoreMissing(ctx.engine.request('DELETE', `/containers/${seg(c.Id)}`, { query: { force: true, v: true } }));
   }
   // With the container gone, its volume, networks and stemcell image are independent: one round
@@ -101,7 +101,7 @@ export async function refreshObservedNetworks(ctx: DockerContext, cid: string, c
 /** A real restart, with the grace period; the settings file stays in place. */
 export async function rebootVm(ctx: DockerContext, cid: string): Promise<void> {
   const c = await mustFind(ctx, cid);
-  await ctx.engine.request('POST', `/containers/${seg(c.Id)}/restart`, { query: { t: ctx.config.stop_timeout_seconds } });
+  await ctx.engine.request('POST', `/containers/${seg(c.Id)}/restart`, { query: { t: ctx.config.stop_timeout_seconds }, extraMs: ctx.config.stop_timeout_seconds * 1000 });
   await refreshObservedNetworks(ctx, cid, c.Id, c.Config?.Labels ?? {});
   ctx.log.debug('rebooted VM', { cid });
 }
