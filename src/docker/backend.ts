@@ -31,6 +31,8 @@ export class DockerBackend implements CpiBackend {
   }
 
   async createVm(input: CreateVmInput): Promise<CreateVmResult> {
+    // The engine's info is asked for at once (create_vm needs its ID and capacity anyway).
+    void this.ctx.engineInfo().catch(() => undefined);
     await this.sweepAbandonedCreates();
     return loadChunk('vmCreate').createVm(this.ctx, input);
   }
@@ -48,7 +50,7 @@ export class DockerBackend implements CpiBackend {
         beforeDelete: async (vm: string, c: ContainerInspect) => {
           if (c.Config.Labels?.[L.diskMode] === 'helper') await loadChunk('disks').releaseDisks(this.ctx, vm, c);
         },
-        afterDelete: (vm: string) => releaseVmMounts(this.ctx, vm),
+        afterDelete: (_vm: string, dirs: Array<string | undefined>) => releaseVmMounts(dirs),
       },
     ];
   }
@@ -58,9 +60,12 @@ export class DockerBackend implements CpiBackend {
    * returned its CID, so nobody will delete what it made. The next create_vm or delete_vm does.
    */
   private async sweepAbandonedCreates(): Promise<void> {
-    for (const cid of this.ctx.state.abandonedCreates()) {
+    if (!this.ctx.state.anyCreating()) return;
+    // Only this engine's: a marker of another engine names things this engine does not have.
+    const engineId = await this.ctx.engineId();
+    for (const cid of this.ctx.state.abandonedCreates(engineId)) {
       this.ctx.log.warn('removing the remains of a create_vm that died part-way', { cid });
-      const networks = this.ctx.state.createdNetworks(cid);
+      const networks = this.ctx.state.createdNetworks(engineId, cid);
       try {
         await deleteVm(this.ctx, cid, this.deleteHooks());
         for (const n of networks) await removeIfUnused(this.ctx, n);

@@ -6,6 +6,7 @@ import { EngineClient } from './engine/client';
 import type { EngineInfo } from './engine/types';
 import { baseLabels } from './labels';
 import { StateDirs } from './state/dirs';
+import { withLocks, type LockKind } from './state/locks';
 
 export class DockerContext {
   readonly engine: EngineClient;
@@ -26,9 +27,21 @@ export class DockerContext {
     return { ...baseLabels(this.config.labels), ...extra };
   }
 
-  /** GET /info, once per call: host capacity and cgroup version. */
+  /** GET /info, once per call: host capacity, cgroup version, the engine's ID. */
   engineInfo(): Promise<EngineInfo> {
     this.info ??= this.engine.request<EngineInfo>('GET', '/info');
     return this.info;
+  }
+
+  /** The ID of the engine this call talks to: the key of every local record about its objects. */
+  async engineId(): Promise<string> {
+    const id = (await this.engineInfo()).ID;
+    if (!id) throw new Error(`the Docker engine at ${this.engine.endpoint.display} reported no ID`);
+    return id;
+  }
+
+  /** Runs `work` holding the given VM and disk locks (VMs first: one order everywhere, no deadlock). */
+  locked<T>(targets: Array<[LockKind, string]>, work: () => Promise<T>): Promise<T> {
+    return withLocks({ root: this.state.root, waitMs: this.config.lock_timeout_seconds * 1000 }, targets, work);
   }
 }

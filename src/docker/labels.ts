@@ -6,10 +6,15 @@ export const L = {
   /** On every container, volume, network and image the CPI creates. */
   managed: 'bosh.cpi.managed',
   vmCid: 'bosh.cpi.vm-cid',
+  /** The engine's ID (from its info), on VM containers: which engine's records hold the VM's state. */
+  engineId: 'bosh.cpi.engine-id',
   agentId: 'bosh.cpi.agent-id',
   stemcell: 'bosh.cpi.stemcell',
   initMode: 'bosh.cpi.init',
   initPath: 'bosh.cpi.init-path',
+  /** What starts each init the stemcell has (absent: it has none of that kind). */
+  initRunit: 'bosh.cpi.init-runit',
+  initSystemd: 'bosh.cpi.init-systemd',
   settingsDelivery: 'bosh.cpi.settings-delivery',
   ephemeralVolume: 'bosh.cpi.ephemeral-volume',
   kind: 'bosh.cpi.kind',

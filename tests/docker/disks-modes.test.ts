@@ -68,7 +68,7 @@ describe('recreate mode (no live path)', () => {
     await lab.ok('attach_disk', [other.cid, disk]);
     expect(await execIn(await containerId(other.cid), `cat ${hint(disk)}/f`)).toBe('data');
     const inUse = await lab.call('delete_disk', [disk]);
-    expect(inUse.response.error?.message).toMatch(new RegExp(`^delete_disk: disk ${disk} is still used by a container`));
+    expect(inUse.response.error?.message).toBe(`delete_disk: disk ${disk} is attached to VM ${other.cid}; detach it first`);
 
     // What needs host mounts says so instead of pretending.
     const resize = await lab.call('resize_disk', [disk, 32]);

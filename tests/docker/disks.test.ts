@@ -204,11 +204,11 @@ describe('snapshots, resize, update, metadata', () => {
   it('keeps disk metadata where an operator finds it', async () => {
     const disk = await lab.ok<string>('create_disk', [16, {}, null]);
     await lab.ok('set_disk_metadata', [disk, { deployment: 'redis', instance_id: 'abc' }]);
-    expect(JSON.parse(fs.readFileSync(path.join(lab.stateDir, 'disks', `${disk}.json`), 'utf8'))).toEqual({ deployment: 'redis', instance_id: 'abc' });
+    expect(JSON.parse(fs.readFileSync(path.join(lab.engineDir(), 'disks', `${disk}.json`), 'utf8'))).toEqual({ deployment: 'redis', instance_id: 'abc' });
     const missing = await lab.call('set_disk_metadata', ['vol-00000000-0000-4000-8000-000000000000', {}]);
     expect(missing.response.error?.type).toBe('Bosh::Clouds::DiskNotFound');
     await lab.ok('delete_disk', [disk]);
-    expect(fs.existsSync(path.join(lab.stateDir, 'disks', `${disk}.json`))).toBe(false);
+    expect(fs.existsSync(path.join(lab.engineDir(), 'disks', `${disk}.json`))).toBe(false);
   });
 });
 

@@ -55,7 +55,7 @@ describe('settings delivery', () => {
     const c = await inspect('container', vm.cid);
     expect(c.Config.Labels['bosh.cpi.settings-delivery']).toBe('bind');
     expect(settingsMounts(c).sort()).toEqual(['/var/vcap/bosh/user_data.json', '/var/vcap/bosh/warden-cpi-agent-env.json']);
-    const hostFile = path.join(lab.stateDir, 'vms', vm.cid, 'settings.json');
+    const hostFile = path.join(lab.vmDir(vm.cid), 'settings.json');
     expect(JSON.parse(await execIn(vm.cid, 'cat /var/vcap/bosh/warden-cpi-agent-env.json'))).toEqual(JSON.parse(fs.readFileSync(hostFile, 'utf8')));
     expect(fs.statSync(hostFile).mode & 0o777).toBe(0o600);
     await lab.ok('delete_vm', [vm.cid]);

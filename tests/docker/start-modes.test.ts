@@ -1,5 +1,5 @@
 /** How VMs start: systemd, runit or the image's own command, detected or forced. */
-import { docker, inspect, TEST_LABEL } from '../helpers/docker';
+import { docker, inspect, labelled, TEST_LABEL } from '../helpers/docker';
 import { Lab, NOTHING_LEFT, SUBNETS, stemcellFiles } from '../helpers/lab';
 
 const lab = new Lab('modes', SUBNETS.modes);
@@ -48,17 +48,34 @@ describe('start modes', () => {
     await lab.ok('delete_vm', [vm.cid]);
   });
 
-  it('lets cloud_properties and the config force the mode', async () => {
-    const forced = await lab.createVm(runit, { default: lab.manual(3, 30) }, { force_start_with_systemd: true });
-    expect((await inspect('container', forced.cid)).Config.Labels['bosh.cpi.init']).toBe('systemd');
+  it('lets cloud_properties force a mode the image has; the config\'s switch yields to detection', async () => {
+    const both = await lab.stemcell('both');
+    const forced = await lab.createVm(both, { default: lab.manual(3, 30) }, { force_start_with_systemd: true });
+    const fc = await inspect('container', forced.cid);
+    expect(fc.Config.Labels['bosh.cpi.init']).toBe('systemd');
+    expect(await docker('exec', forced.cid, 'cat', '/proc/1/cmdline')).toContain('/sbin/init');
     await lab.ok('delete_vm', [forced.cid]);
 
-    const byConfig = await systemdLab.createVm(await systemdLab.stemcell('runit'), { default: lab.manual(3, 31) });
-    expect((await inspect('container', byConfig.cid)).Config.Labels['bosh.cpi.init']).toBe('systemd');
+    // start_containers_with_systemd: true does not force systemd on a stemcell detected as runit.
+    const byConfig = await systemdLab.call('create_vm', ['agent-cfg', await systemdLab.stemcell('both'), {}, { default: lab.manual(3, 31) }, [], {}]);
+    expect(byConfig.response.error).toBeNull();
+    const cfgCid = (byConfig.response.result as [string])[0];
+    expect((await inspect('container', cfgCid)).Config.Labels['bosh.cpi.init']).toBe('runit');
+    expect(byConfig.response.log).toContain('start_containers_with_systemd is set, but stemcell');
     const back = await systemdLab.createVm(await systemdLab.stemcell('runit'), { default: lab.manual(3, 32) }, { force_start_without_systemd: true });
     expect((await inspect('container', back.cid)).Config.Labels['bosh.cpi.init']).toBe('runit');
-    await systemdLab.ok('delete_vm', [byConfig.cid]);
+    await systemdLab.ok('delete_vm', [cfgCid]);
     await systemdLab.ok('delete_vm', [back.cid]);
+  });
+
+  it('refuses, before creating anything, a forced start the image cannot satisfy', async () => {
+    const before = await labelled(lab.runId);
+    const run = await lab.call('create_vm', ['agent-forced', runit, { force_start_with_systemd: true }, { default: lab.manual(3, 33) }, [], {}]);
+    expect(run.response.error?.type).toBe('Bosh::Clouds::VMCreationFailed');
+    expect(run.response.error?.message).toBe(`cloud_properties.force_start_with_systemd: stemcell ${runit} cannot start with systemd: it has runit (/usr/sbin/runsvdir-start)`);
+    const after = await labelled(lab.runId);
+    expect(after).toEqual(before);
+    expect(lab.records()).toEqual({ vms: [], creating: [] });
   });
 
   it('refuses a stemcell that cannot boot', async () => {

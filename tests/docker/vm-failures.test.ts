@@ -19,9 +19,9 @@ async function expectNothingLeft(keep: { containers?: string[]; volumes?: string
   expect(left.containers).toEqual(keep.containers ?? []);
   expect(left.volumes).toEqual(keep.volumes ?? []);
   expect(left.networks.length).toBe((keep.networks ?? []).length);
-  const vms = path.join(lab.stateDir, 'vms');
-  const dirs = fs.existsSync(vms) ? fs.readdirSync(vms) : [];
-  expect(dirs.length).toBe((keep.containers ?? []).length);
+  const records = lab.records();
+  expect(records.vms.length).toBe((keep.containers ?? []).length);
+  expect(records.creating).toEqual([]);
 }
 
 async function failCreate(cloudProperties: Record<string, unknown>, networks: Record<string, unknown>, sc = stemcell) {
@@ -97,6 +97,18 @@ describe('create_vm failures', () => {
       const e = await failCreate({ privileged: true }, networks);
       expect(e.message).toMatch(/^this Docker host cannot start privileged containers \(.*\); .* Set privileged: false in the VM's cloud_properties or the CPI's config$/);
     }
+    await expectNothingLeft();
+  });
+
+  it.each([
+    ['exits at once', '#!/bin/sh\necho "agent: cannot read /var/vcap/bosh/agent.json" >&2\nexit 3\n', /exited with code 3 right after it started \(runit start: \/usr\/sbin\/runsvdir-start\); its last output: agent: cannot read \/var\/vcap\/bosh\/agent\.json$/],
+    ['dies within the settle window', '#!/bin/sh\nsleep 0.1\necho "runsvdir: fatal" >&2\nexit 111\n', /exited with code 111 right after it started .*runsvdir: fatal$/],
+  ])('a stemcell whose init %s: VMCreationFailed with the exit code and its last output, nothing left', async (_what, script, message) => {
+    const broken = await lab.stemcellWith({ init: 'runit', name: `broken-init-${_what.replace(/ /g, '-')}`, executables: { 'usr/sbin/runsvdir-start': script } });
+    const e = await failCreate({}, { default: lab.manual(8, 80) }, broken);
+    expect(e.message).toMatch(/^VM c-[0-9a-f-]+'s container /);
+    expect(e.message).toMatch(message);
+    expect(e.ok_to_retry).toBe(false);
     await expectNothingLeft();
   });
 

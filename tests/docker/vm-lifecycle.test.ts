@@ -44,7 +44,7 @@ describe('create_vm', () => {
     expect(c.HostConfig.Privileged).toBe(false);
     const mounts = Object.fromEntries((c.Mounts as Array<{ Destination: string; Name?: string; Source: string; Type: string }>).map((m) => [m.Destination, m]));
     expect(mounts['/var/vcap/data']).toMatchObject({ Type: 'volume', Name: `vol-eph-${cid}` });
-    expect(mounts['/var/vcap/bosh/warden-cpi-agent-env.json']).toMatchObject({ Type: 'bind', Source: path.join(lab.stateDir, 'vms', cid, 'settings.json') });
+    expect(mounts['/var/vcap/bosh/warden-cpi-agent-env.json']).toMatchObject({ Type: 'bind', Source: path.join(lab.vmDir(cid), 'settings.json') });
     expect(mounts['/var/vcap/bosh/user_data.json']).toMatchObject({ Type: 'bind' });
 
     // The agent's view: the settings file, read inside the container at both paths.
@@ -59,6 +59,8 @@ describe('create_vm', () => {
       networks: { default: { ...networks.default, mac: expect.stringMatching(/^02:42:/), preconfigured: true } },
       disks: { system: '', ephemeral: null, persistent: {} },
       env: ENV,
+      // Written before the start and again with the MAC the engine gave: the second generation.
+      bosh_cpi: { generation: 2 },
     });
     // The address really is the container's.
     expect(await execIn(cid, `ip -4 -o addr show | grep -c ' ${lab.ip(1, 10)}/24 '`)).toBe('1');
@@ -136,7 +138,7 @@ describe('has_vm, reboot_vm, set_vm_metadata, delete_vm', () => {
     const id = await containerOf(vm.cid);
     expect((await inspect('container', id)).Name).toBe(`/redis_redis_0_${vm.cid}`);
     expect(await docker('ps', '--filter', `label=bosh.cpi.vm-cid=${vm.cid}`, '--format', '{{.Names}}')).toBe(`redis_redis_0_${vm.cid}`);
-    expect(JSON.parse(fs.readFileSync(path.join(lab.stateDir, 'vms', vm.cid, 'metadata.json'), 'utf8'))).toEqual(md);
+    expect(JSON.parse(fs.readFileSync(path.join(lab.vmDir(vm.cid), 'metadata.json'), 'utf8'))).toEqual(md);
     // Every CID still resolves after the rename.
     expect(await lab.ok('has_vm', [vm.cid])).toBe(true);
     await lab.ok('reboot_vm', [vm.cid]);
@@ -146,7 +148,7 @@ describe('has_vm, reboot_vm, set_vm_metadata, delete_vm', () => {
     await lab.ok('delete_vm', [vm.cid]);
     expect(await exists('container', id)).toBe(false);
     expect(await exists('volume', `vol-eph-${vm.cid}`)).toBe(false);
-    expect(fs.existsSync(path.join(lab.stateDir, 'vms', vm.cid))).toBe(false);
+    expect(fs.existsSync(lab.vmDir(vm.cid))).toBe(false);
     expect(await lab.ok('has_vm', [vm.cid])).toBe(false);
     // Repeated and unknown deletes succeed.
     await lab.ok('delete_vm', [vm.cid]);

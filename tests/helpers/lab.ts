@@ -105,12 +105,31 @@ export class Lab {
   private readonly stemcellCids: string[] = [];
 
   private wrapper: string[] | undefined;
+  private readonly dockerHost: string | undefined;
 
   constructor(name: string, preferredOctet: number, config: Record<string, unknown> = {}) {
     requireDocker();
     this.octet = claimOctet(preferredOctet);
     this.runId = testRunId(name);
+    this.dockerHost = (config['docker'] as { host?: string } | undefined)?.host;
     ({ file: this.configFile, stateDir: this.stateDir } = testConfig(this.runId, config));
+  }
+
+  /** The CPI's record directory for this lab's engine (state_dir/engines/<engine ID>). */
+  engineDir(): string {
+    const id = execFileSync('docker', [...(this.dockerHost ? ['-H', this.dockerHost] : []), 'info', '--format', '{{.ID}}'], { encoding: 'utf8' }).trim();
+    return path.join(this.stateDir, 'engines', id.replace(/[^A-Za-z0-9_.-]/g, '_'));
+  }
+
+  /** A VM's record directory. */
+  vmDir(cid: string): string {
+    return path.join(this.engineDir(), 'vms', cid);
+  }
+
+  /** The VMs with records on this lab's engine, and the create_vm calls still marked as running. */
+  records(): { vms: string[]; creating: string[] } {
+    const list = (d: string) => (fs.existsSync(d) ? fs.readdirSync(d) : []);
+    return { vms: list(path.join(this.engineDir(), 'vms')), creating: list(path.join(this.engineDir(), 'creating')) };
   }
 
   /** From now on bin/cpi runs as `user` (in the docker group), as the Director runs it as vcap. */
@@ -144,6 +163,16 @@ export class Lab {
 
   async stemcell(init: StemcellInit = 'runit'): Promise<string> {
     const sc = await stemcellFiles(init);
+    const cid = await this.ok<string>('create_stemcell', [sc.imagePath, sc.cloudProperties]);
+    this.stemcellCids.push(cid);
+    return cid;
+  }
+
+  /** A stemcell of its own making (see buildStemcell), imported through bin/cpi. */
+  async stemcellWith(opts: Parameters<typeof buildStemcell>[0]): Promise<string> {
+    const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'lab-'));
+    fs.chmodSync(parent, 0o755);
+    const sc = await buildStemcell(opts, parent);
     const cid = await this.ok<string>('create_stemcell', [sc.imagePath, sc.cloudProperties]);
     this.stemcellCids.push(cid);
     return cid;

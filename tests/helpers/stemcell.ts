@@ -6,6 +6,7 @@
  * `init` picks how the rootfs boots, so the CPI's detection can be tested:
  * - runit:   /usr/sbin/runsvdir-start (what jammy and older warden stemcells start)
  * - systemd: /sbin/init -> /lib/systemd/systemd (noble)
+ * - both:    runit and systemd (jammy's rootfs has systemd too; detection prefers runit)
  * - none:    neither; the image has no command of its own
  * The "init" is a shell loop that exits on SIGTERM, like runsvdir and systemd stop promptly.
  */
@@ -18,7 +19,7 @@ import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import * as tar from 'tar-stream';
 
-export type StemcellInit = 'runit' | 'systemd' | 'none';
+export type StemcellInit = 'runit' | 'systemd' | 'both' | 'none';
 
 interface StemcellOptions {
   init?: StemcellInit;
@@ -26,6 +27,8 @@ interface StemcellOptions {
   version?: string;
   /** Extra files in the rootfs: path (no leading slash) → content. */
   files?: Record<string, string>;
+  /** Extra executable files (mode 0755), replacing any the init put at the same path. */
+  executables?: Record<string, string>;
 }
 
 export interface BuiltStemcell {
@@ -70,9 +73,10 @@ function rootfsEntries(opts: StemcellOptions): Entry[] {
   entries.push({ name: 'etc/group', type: 'file', mode: 0o644, content: Buffer.from('root:x:0:\nvcap:x:1000:\n') });
   entries.push({ name: 'etc/hostname', type: 'file', mode: 0o644, content: Buffer.from('stemcell\n') });
   const init = opts.init ?? 'runit';
-  if (init === 'runit') {
+  if (init === 'runit' || init === 'both') {
     entries.push({ name: 'usr/sbin/runsvdir-start', type: 'file', mode: 0o755, content: Buffer.from(INIT_SCRIPT) });
-  } else if (init === 'systemd') {
+  }
+  if (init === 'systemd' || init === 'both') {
     entries.push({ name: 'lib/systemd', type: 'directory', mode: 0o755 });
     entries.push({ name: 'lib/systemd/systemd', type: 'file', mode: 0o755, content: Buffer.from(INIT_SCRIPT) });
     entries.push({ name: 'sbin/init', type: 'symlink', linkname: '../lib/systemd/systemd' });
@@ -80,7 +84,11 @@ function rootfsEntries(opts: StemcellOptions): Entry[] {
   for (const [name, content] of Object.entries(opts.files ?? {})) {
     entries.push({ name, type: 'file', mode: 0o644, content: Buffer.from(content) });
   }
-  return entries;
+  const executables = Object.entries(opts.executables ?? {});
+  return [
+    ...entries.filter((e) => !executables.some(([name]) => name === e.name)),
+    ...executables.map(([name, content]): Entry => ({ name, type: 'file', mode: 0o755, content: Buffer.from(content) })),
+  ];
 }
 
 /** Writes a gzipped tar of `entries` to `file`. */

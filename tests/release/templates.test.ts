@@ -127,6 +127,7 @@ describe('config/cpi.json', () => {
         agent_settings_paths: ['/var/vcap/bosh/warden-cpi-agent-env.json'],
         settings_delivery: 'archive',
         stop_timeout_seconds: 30,
+        lock_timeout_seconds: 45,
         host_ip: '10.254.50.4',
       },
     });
@@ -145,6 +146,7 @@ describe('config/cpi.json', () => {
       agent_settings_paths: ['/var/vcap/bosh/warden-cpi-agent-env.json'],
       settings_delivery: 'archive',
       stop_timeout_seconds: 30,
+      lock_timeout_seconds: 45,
     });
     // host_ip is the pre-start's business, not the CPI's.
     expect(JSON.stringify(raw)).not.toContain('10.254.50.4');

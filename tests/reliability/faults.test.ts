@@ -39,8 +39,8 @@ function leftovers(): { containers: string[]; volumes: string[]; networks: strin
 const NONE = { containers: [], volumes: [], networks: [] };
 
 function vmDirs(): string[] {
-  const dir = path.join(lab.stateDir, 'vms');
-  return fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+  const r = lab.records();
+  return [...r.vms, ...r.creating];
 }
 
 /** Starts a CPI call and SIGKILLs it once `when` holds (checked every 10 ms). */

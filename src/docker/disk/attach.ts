@@ -3,32 +3,49 @@
  * by recreating the container otherwise. A missing disk or VM is reported before anything is
  * touched; the settings file's disks.persistent follows every change, and the disk hint is
  * "/warden-cpi-dev/<disk cid>" (the warden/boshlite agent bind-mounts it to /var/vcap/store).
+ *
+ * Each call holds the VM's lock and then the disk's: concurrent attaches to one VM keep every
+ * settings entry, and of two VMs attaching one disk exactly one gets it.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DiskHint } from '../../cpi/schemas';
 import { CloudError, DiskNotFound, VMNotFound } from '../../rpc/errors';
+import { failpoint } from '../../runtime/failpoint';
 import type { DockerContext } from '../context';
 import { runHelper } from '../engine/helper';
 import type { ContainerInspect, MountSpec } from '../engine/types';
 import { L } from '../labels';
-import { SettingsStore, type Delivery } from '../settings/store';
-import { findVm } from '../vm/find';
+import type { AgentSettings } from '../settings/agent-settings';
+import { SettingsStore } from '../settings/store';
+import { placeOf, type VmPlace } from '../state/place';
+import { findVm, settleJournal } from '../vm/find';
+import { refreshObservedNetworks } from '../vm/lifecycle';
 import { bindMount, isMountPoint, loopMount, mountTable, unmount } from './host';
 import { imagePath } from './image';
 import { recreateAttachments, recreateWithMounts } from './recreate';
-import { DEV_PATH, diskDir, hintFor, type DiskMode } from './vm-dir';
+import { DEV_PATH, hintFor, type DiskMode } from './vm-dir';
 import { findDisk, type DiskVolume } from './volumes';
 
 export function diskModeOf(c: ContainerInspect): DiskMode {
   return (c.Config.Labels?.[L.diskMode] as DiskMode | undefined) ?? 'recreate';
 }
 
-/** Which VM (by its disk directory) has `diskCid` mounted, from the host's mount table. */
-export function mountedAt(ctx: DockerContext, diskCid: string): string | undefined {
-  const vms = path.join(ctx.state.root, 'vms');
-  const m = mountTable().find((e) => e.mountPoint.startsWith(`${vms}/`) && e.mountPoint.endsWith(`/disks/${diskCid}`));
-  return m ? path.basename(path.dirname(path.dirname(m.mountPoint))) : undefined;
+export function vmPlace(ctx: DockerContext, cid: string, c: ContainerInspect): VmPlace {
+  return placeOf(ctx.state, cid, c, ctx.config.agent_settings_paths[0] as string);
+}
+
+/** Where `diskCid` is mounted for a VM under this CPI's state dir (either layout), from the host's mount table. */
+export function mountedAt(ctx: DockerContext, diskCid: string): { vm: string; mountPoint: string } | undefined {
+  const root = `${ctx.state.root}/`;
+  const m = mountTable().find((e) => e.mountPoint.startsWith(root) && e.mountPoint.endsWith(`/disks/${diskCid}`) && /\/vms\/[^/]+\/disks\/[^/]+$/.test(e.mountPoint));
+  return m ? { vm: path.basename(path.dirname(path.dirname(m.mountPoint))), mountPoint: m.mountPoint } : undefined;
+}
+
+/** VMs whose containers have the disk's volume mounted (recreate mode): the engine's own record. */
+async function volumeUsers(ctx: DockerContext, diskCid: string): Promise<string[]> {
+  const list = await ctx.engine.request<Array<{ Labels?: Record<string, string> }>>('GET', '/containers/json', { query: { all: true, filters: { volume: [diskCid] } } });
+  return list.map((c) => c.Labels?.[L.vmCid]).filter((v): v is string => !!v);
 }
 
 /**
@@ -36,11 +53,13 @@ export function mountedAt(ctx: DockerContext, diskCid: string): string | undefin
  * CPI's back (docker rm) holds nothing any more: it is released, so the disk can move on.
  */
 export async function holder(ctx: DockerContext, diskCid: string): Promise<string | undefined> {
-  const vm = mountedAt(ctx, diskCid);
-  if (!vm || (await findVm(ctx, vm))) return vm;
-  ctx.log.warn('releasing a disk mount left by a VM that no longer exists', { vm, disk: diskCid });
-  await unmount(path.join(diskDir(ctx, vm), diskCid));
-  return undefined;
+  const at = mountedAt(ctx, diskCid);
+  if (at) {
+    if (await findVm(ctx, at.vm)) return at.vm;
+    ctx.log.warn('releasing a disk mount left by a VM that no longer exists', { vm: at.vm, disk: diskCid });
+    await unmount(at.mountPoint);
+  }
+  return (await volumeUsers(ctx, diskCid))[0];
 }
 
 /**
@@ -66,10 +85,8 @@ function loopUsers(image: string): string[] {
   return users;
 }
 
-async function helper(ctx: DockerContext, c: ContainerInspect, disk: DiskVolume | undefined, script: string, diskCid: string): Promise<void> {
-  const mounts: Array<Record<string, unknown>> = [
-    { Type: 'bind', Source: diskDir(ctx, c.Config.Labels?.[L.vmCid] ?? ''), Target: '/vmdisks', BindOptions: { Propagation: 'rshared' } },
-  ];
+async function helper(ctx: DockerContext, c: ContainerInspect, place: VmPlace, disk: DiskVolume | undefined, script: string, diskCid: string): Promise<void> {
+  const mounts: Array<Record<string, unknown>> = [{ Type: 'bind', Source: place.diskDir, Target: '/vmdisks', BindOptions: { Propagation: 'rshared' } }];
   if (disk) mounts.push({ Type: 'volume', Source: disk.cid, Target: '/disk' });
   const r = await runHelper(ctx, {
     image: c.Image,
@@ -81,82 +98,103 @@ async function helper(ctx: DockerContext, c: ContainerInspect, disk: DiskVolume 
   if (r.code !== 0) throw new CloudError(`the disk helper container failed (exit ${r.code}): ${r.output}`);
 }
 
-async function updateSettings(ctx: DockerContext, vmCid: string, containerId: string, labels: Record<string, string>, edit: (p: Record<string, DiskHint>) => void): Promise<void> {
-  const store = new SettingsStore(ctx);
-  const settings = await store.read(vmCid, containerId);
-  const persistent = { ...settings.disks.persistent };
+function withPersistent(s: AgentSettings, edit: (p: Record<string, DiskHint>) => void): AgentSettings {
+  const persistent = { ...s.disks.persistent };
   edit(persistent);
-  const delivery = (labels[L.settingsDelivery] as Delivery | undefined) ?? 'bind';
-  await store.write(vmCid, { ...settings, disks: { ...settings.disks, persistent } }, delivery, containerId);
+  return { ...s, disks: { ...s.disks, persistent } };
 }
 
-export async function attachDisk(ctx: DockerContext, vmCid: string, diskCid: string): Promise<DiskHint> {
-  const [disk, c] = await Promise.all([findDisk(ctx, diskCid), findVm(ctx, vmCid)]);
-  if (!disk) throw new DiskNotFound(diskCid);
-  if (!c) throw new VMNotFound(vmCid);
-  const mode = diskModeOf(c);
-  const hint = hintFor(diskCid);
-  const elsewhere = await holder(ctx, diskCid);
-  if (elsewhere && elsewhere !== vmCid) throw new CloudError(`disk ${diskCid} is attached to VM ${elsewhere}; detach it first`);
+/** The VM's container under its lock, with any interrupted recreate finished first. */
+async function lockedVm(ctx: DockerContext, vmCid: string): Promise<ContainerInspect | undefined> {
+  await settleJournal(ctx, vmCid);
+  return findVm(ctx, vmCid);
+}
 
-  let containerId = c.Id;
-  if (mode === 'host') {
-    const target = path.join(diskDir(ctx, vmCid), diskCid);
-    if (!isMountPoint(target)) {
-      if (disk.backing === 'image') {
-        const img = imagePath(disk.mountpoint);
-        const users = loopUsers(img);
-        if (users.length) throw new CloudError(`disk ${diskCid} is still in use (${users.join('; ')}); detach it from its VM first`);
-        await loopMount(img, target);
-      } else {
-        await bindMount(disk.mountpoint, target);
+/** Mounts the disk live (host or helper mode) under the VM's disk directory. */
+async function mountLive(ctx: DockerContext, c: ContainerInspect, place: VmPlace, mode: DiskMode, disk: DiskVolume): Promise<void> {
+  if (!place.diskDir) throw new CloudError(`VM ${place.cid} has no disk directory bound at ${DEV_PATH}`);
+  if (disk.backing === 'image' && mode !== 'host') throw new CloudError(`disk ${disk.cid} holds an ext4 image, which needs the CPI to mount it on the Docker host as root`);
+  if (mode === 'helper') {
+    return helper(ctx, c, place, disk, 'mkdir -p "/vmdisks/$1" && (grep -qs " /vmdisks/$1 " /proc/mounts || mount -o bind /disk "/vmdisks/$1")', disk.cid);
+  }
+  const target = path.join(place.diskDir, disk.cid);
+  if (isMountPoint(target)) return;
+  if (disk.backing === 'directory') return bindMount(disk.mountpoint, target);
+  const img = imagePath(disk.mountpoint);
+  const users = loopUsers(img);
+  if (users.length) throw new CloudError(`disk ${disk.cid} is still in use (${users.join('; ')}); detach it from its VM first`);
+  await loopMount(img, target);
+}
+
+export function attachDisk(ctx: DockerContext, vmCid: string, diskCid: string): Promise<DiskHint> {
+  return ctx.locked([['vm', vmCid], ['disk', diskCid]], async () => {
+    const [disk, c] = await Promise.all([findDisk(ctx, diskCid), lockedVm(ctx, vmCid)]);
+    if (!disk) throw new DiskNotFound(diskCid);
+    if (!c) throw new VMNotFound(vmCid);
+    const mode = diskModeOf(c);
+    const hint = hintFor(diskCid);
+    const elsewhere = await holder(ctx, diskCid);
+    if (elsewhere && elsewhere !== vmCid) throw new CloudError(`disk ${diskCid} is attached to VM ${elsewhere}; detach it first`);
+    const place = vmPlace(ctx, vmCid, c);
+    const store = new SettingsStore(ctx);
+    const previous = await store.read(place, c);
+    const settings = withPersistent(previous, (p) => (p[diskCid] = hint));
+    if (mode === 'recreate') {
+      if (disk.backing === 'image') throw new CloudError(`disk ${diskCid} holds an ext4 image, which needs the CPI to mount it on the Docker host as root`);
+      if (!recreateAttachments(c, DEV_PATH).includes(diskCid)) {
+        const id = await recreateWithMounts(ctx, place, c, { add: { Type: 'volume', Source: diskCid, Target: hint } as MountSpec }, previous, settings);
+        await refreshAfterRecreate(ctx, vmCid, id);
+        return hint;
       }
+    } else {
+      await mountLive(ctx, c, place, mode, disk);
     }
-  } else if (mode === 'helper') {
-    if (disk.backing === 'image') throw new CloudError(`disk ${diskCid} holds an ext4 image, which needs the CPI to mount it on the Docker host as root`);
-    await helper(ctx, c, disk, 'mkdir -p "/vmdisks/$1" && (grep -qs " /vmdisks/$1 " /proc/mounts || mount -o bind /disk "/vmdisks/$1")', diskCid);
-  } else {
-    if (disk.backing === 'image') throw new CloudError(`disk ${diskCid} holds an ext4 image, which needs the CPI to mount it on the Docker host as root`);
-    if (!recreateAttachments(c, DEV_PATH).includes(diskCid)) {
-      containerId = await recreateWithMounts(ctx, vmCid, c, { add: { Type: 'volume', Source: diskCid, Target: hint } as MountSpec });
+    await failpoint('attach.after-mount');
+    try {
+      await store.write(place, c, previous, settings);
+    } catch (e) {
+      if (mode === 'host' && place.diskDir) await unmount(path.join(place.diskDir, diskCid)).catch(() => undefined);
+      throw e;
     }
-  }
-  try {
-    await updateSettings(ctx, vmCid, containerId, c.Config.Labels ?? {}, (p) => {
-      p[diskCid] = hint;
-    });
-  } catch (e) {
-    if (mode === 'host') await unmount(path.join(diskDir(ctx, vmCid), diskCid)).catch(() => undefined);
-    throw e;
-  }
-  ctx.log.debug('attached disk', { vm: vmCid, disk: diskCid, mode, backing: disk.backing });
-  return hint;
+    ctx.log.debug('attached disk', { vm: vmCid, disk: diskCid, mode, backing: disk.backing });
+    return hint;
+  });
+}
+
+async function refreshAfterRecreate(ctx: DockerContext, vmCid: string, id: string): Promise<void> {
+  const fresh = await findVm(ctx, vmCid);
+  if (fresh?.Id === id) await refreshObservedNetworks(ctx, vmPlace(ctx, vmCid, fresh), fresh);
 }
 
 /** Detaching a disk that is not attached, or from a VM that is gone, is success. */
-export async function detachDisk(ctx: DockerContext, vmCid: string, diskCid: string): Promise<void> {
-  const c = await findVm(ctx, vmCid);
-  if (!c) {
-    // Gone behind the CPI's back, perhaps with the disk still mounted under its directory.
-    if (await unmount(path.join(diskDir(ctx, vmCid), diskCid)).catch(() => false)) ctx.log.info('released the disk of a VM that no longer exists', { vm: vmCid, disk: diskCid });
-    return;
-  }
-  const mode = diskModeOf(c);
-  let containerId = c.Id;
-  if (mode === 'host') {
-    const target = path.join(diskDir(ctx, vmCid), diskCid);
-    if (await unmount(target)) fs.rmdirSync(target);
-  } else if (mode === 'helper') {
-    if (isMountPoint(path.join(diskDir(ctx, vmCid), diskCid))) {
-      await helper(ctx, c, undefined, 'umount "/vmdisks/$1" 2>/dev/null || umount -l "/vmdisks/$1"; rmdir "/vmdisks/$1" 2>/dev/null; true', diskCid);
+export function detachDisk(ctx: DockerContext, vmCid: string, diskCid: string): Promise<void> {
+  return ctx.locked([['vm', vmCid], ['disk', diskCid]], async () => {
+    const c = await lockedVm(ctx, vmCid);
+    if (!c) {
+      // Gone behind the CPI's back, perhaps with the disk still mounted under its directory.
+      const at = mountedAt(ctx, diskCid);
+      if (at?.vm === vmCid && (await unmount(at.mountPoint).catch(() => false))) ctx.log.info('released the disk of a VM that no longer exists', { vm: vmCid, disk: diskCid });
+      return;
     }
-  } else if (recreateAttachments(c, DEV_PATH).includes(diskCid)) {
-    containerId = await recreateWithMounts(ctx, vmCid, c, { removeTarget: hintFor(diskCid) });
-  }
-  await updateSettings(ctx, vmCid, containerId, c.Config.Labels ?? {}, (p) => {
-    delete p[diskCid];
+    const mode = diskModeOf(c);
+    const place = vmPlace(ctx, vmCid, c);
+    const store = new SettingsStore(ctx);
+    const previous = await store.read(place, c);
+    const settings = withPersistent(previous, (p) => delete p[diskCid]);
+    const target = place.diskDir ? path.join(place.diskDir, diskCid) : undefined;
+    if (mode === 'host' && target) {
+      if (await unmount(target)) fs.rmdirSync(target);
+    } else if (mode === 'helper' && target) {
+      if (isMountPoint(target)) await helper(ctx, c, place, undefined, 'umount "/vmdisks/$1" 2>/dev/null || umount -l "/vmdisks/$1"; rmdir "/vmdisks/$1" 2>/dev/null; true', diskCid);
+    } else if (mode === 'recreate' && recreateAttachments(c, DEV_PATH).includes(diskCid)) {
+      const id = await recreateWithMounts(ctx, place, c, { removeTarget: hintFor(diskCid) }, previous, settings);
+      await refreshAfterRecreate(ctx, vmCid, id);
+      return;
+    }
+    await failpoint('detach.after-unmount');
+    await store.write(place, c, previous, settings);
+    ctx.log.debug('detached disk', { vm: vmCid, disk: diskCid, mode });
   });
-  ctx.log.debug('detached disk', { vm: vmCid, disk: diskCid, mode });
 }
 
 /** The disks really attached to a VM (its mounts, not just what the settings say). */
@@ -164,7 +202,7 @@ export async function getDisks(ctx: DockerContext, vmCid: string): Promise<strin
   const c = await findVm(ctx, vmCid);
   if (!c) throw new VMNotFound(vmCid);
   if (diskModeOf(c) === 'recreate') return recreateAttachments(c, DEV_PATH);
-  const dir = diskDir(ctx, vmCid);
+  const dir = vmPlace(ctx, vmCid, c).diskDir;
   return mountTable()
     .map((m) => m.mountPoint)
     .filter((p) => path.dirname(p) === dir)
@@ -175,8 +213,8 @@ export async function getDisks(ctx: DockerContext, vmCid: string): Promise<strin
 /** delete_vm's part: the disks go with their mounts; their data stays. */
 export async function releaseDisks(ctx: DockerContext, vmCid: string, c: ContainerInspect): Promise<void> {
   if (diskModeOf(c) !== 'helper') return; // host mounts are released after the container goes
-  const dir = diskDir(ctx, vmCid);
-  for (const p of mountTable().map((m) => m.mountPoint).filter((m) => path.dirname(m) === dir)) {
-    await helper(ctx, c, undefined, 'umount "/vmdisks/$1" 2>/dev/null || umount -l "/vmdisks/$1"; true', path.basename(p));
+  const place = vmPlace(ctx, vmCid, c);
+  for (const p of mountTable().map((m) => m.mountPoint).filter((m) => path.dirname(m) === place.diskDir)) {
+    await helper(ctx, c, place, undefined, 'umount "/vmdisks/$1" 2>/dev/null || umount -l "/vmdisks/$1"; true', path.basename(p));
   }
 }

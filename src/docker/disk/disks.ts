@@ -30,8 +30,9 @@ function chooseBacking(ctx: DockerContext, cp: CloudProperties, volumeDir: strin
   return possible ? 'image' : 'directory';
 }
 
-export function metadataFile(ctx: DockerContext, diskCid: string): string {
-  return path.join(ctx.state.root, 'disks', `${diskCid}.json`);
+/** set_disk_metadata's record, kept under the engine that has the disk. */
+async function metadataFile(ctx: DockerContext, diskCid: string): Promise<string> {
+  return ctx.state.diskMetadataFile(await ctx.engineId(), diskCid);
 }
 
 export async function createDisk(ctx: DockerContext, sizeMiB: number, cp: CloudProperties): Promise<string> {
@@ -64,7 +65,11 @@ export async function hasDisk(ctx: DockerContext, cid: string): Promise<boolean>
 }
 
 /** Idempotent; an attached disk is refused with its VM named, and keeps its data. */
-export async function deleteDisk(ctx: DockerContext, cid: string): Promise<void> {
+export function deleteDisk(ctx: DockerContext, cid: string): Promise<void> {
+  return ctx.locked([['disk', cid]], () => deleteUnlocked(ctx, cid));
+}
+
+async function deleteUnlocked(ctx: DockerContext, cid: string): Promise<void> {
   const disk = await findDisk(ctx, cid);
   if (!disk) return;
   const vm = await holder(ctx, cid);
@@ -78,12 +83,16 @@ export async function deleteDisk(ctx: DockerContext, cid: string): Promise<void>
     }
     throw e;
   }
-  fs.rmSync(metadataFile(ctx, cid), { force: true });
+  fs.rmSync(await metadataFile(ctx, cid), { force: true });
   ctx.log.debug('deleted disk', { cid });
 }
 
 /** Grows an image-backed disk; it must be detached (the Director detaches before resizing). */
-export async function resizeDisk(ctx: DockerContext, cid: string, newSizeMiB: number): Promise<void> {
+export function resizeDisk(ctx: DockerContext, cid: string, newSizeMiB: number): Promise<void> {
+  return ctx.locked([['disk', cid]], () => resizeUnlocked(ctx, cid, newSizeMiB));
+}
+
+async function resizeUnlocked(ctx: DockerContext, cid: string, newSizeMiB: number): Promise<void> {
   const disk = await findDisk(ctx, cid);
   if (!disk) throw new DiskNotFound(cid);
   if (disk.backing !== 'image') {
@@ -112,10 +121,12 @@ export async function updateDisk(ctx: DockerContext, cid: string, newSizeMiB: nu
   return null;
 }
 
-/** Labels are fixed at creation, so disk metadata lives in <state_dir>/disks/<cid>.json. */
+/** Labels are fixed at creation, so disk metadata lives in <state_dir>/engines/<engine>/disks/<cid>.json. */
 export async function setDiskMetadata(ctx: DockerContext, cid: string, md: Metadata): Promise<void> {
   if (!(await findDisk(ctx, cid))) throw new DiskNotFound(cid);
-  const file = metadataFile(ctx, cid);
+  const file = await metadataFile(ctx, cid);
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  fs.writeFileSync(file, JSON.stringify(md, null, 2) + '\n', { mode: 0o600 });
+  const tmp = `${file}.${process.pid}`;
+  fs.writeFileSync(tmp, JSON.stringify(md, null, 2) + '\n', { mode: 0o600 });
+  fs.renameSync(tmp, file); // concurrent writers: one whole document wins, none is torn
 }

@@ -3,3 +3,4 @@ export { attachDisk, detachDisk, getDisks, releaseDisks } from './attach';
 export { createDisk, deleteDisk, hasDisk, resizeDisk, setDiskMetadata, updateDisk } from './disks';
 export { deleteSnapshot, snapshotDisk } from './snapshots';
 export { releaseVmMounts } from './vm-dir';
+export { completeRecreate, readJournal } from './recreate';

@@ -16,7 +16,6 @@ import type * as NewCids from '../new-cids';
 import { mountedAt } from './attach';
 import { canMountOnHost, run } from './host';
 import { copyImage, imagePath, whileFrozen } from './image';
-import { diskDir } from './vm-dir';
 import { findDisk, inspectVolume } from './volumes';
 
 function metadataLabels(md: Metadata): Record<string, string> {
@@ -28,7 +27,12 @@ function metadataLabels(md: Metadata): Record<string, string> {
   return out;
 }
 
-export async function snapshotDisk(ctx: DockerContext, diskCid: string, md: Metadata): Promise<string> {
+export function snapshotDisk(ctx: DockerContext, diskCid: string, md: Metadata): Promise<string> {
+  // Held so that no attach or detach mounts or unmounts the disk while it is frozen and copied.
+  return ctx.locked([['disk', diskCid]], () => snapshotUnlocked(ctx, diskCid, md));
+}
+
+async function snapshotUnlocked(ctx: DockerContext, diskCid: string, md: Metadata): Promise<string> {
   const disk = await findDisk(ctx, diskCid);
   if (!disk) throw new DiskNotFound(diskCid);
   if (!canMountOnHost() || !fs.existsSync(disk.mountpoint)) {
@@ -45,9 +49,9 @@ export async function snapshotDisk(ctx: DockerContext, diskCid: string, md: Meta
   });
   try {
     if (disk.backing === 'image') {
-      const vm = mountedAt(ctx, diskCid);
+      const at = mountedAt(ctx, diskCid);
       const copy = () => copyImage(imagePath(disk.mountpoint), imagePath(v.Mountpoint));
-      if (vm) await whileFrozen(path.join(diskDir(ctx, vm), diskCid), copy);
+      if (at) await whileFrozen(at.mountPoint, copy);
       else await copy();
     } else {
       await run('cp', ['-a', '--reflink=auto', `${disk.mountpoint}/.`, v.Mountpoint], 3_600_000);

@@ -1,7 +1,7 @@
 /**
- * Every VM gets a disk directory, <state_dir>/vms/<cid>/disks, bind-mounted into its container
- * at /warden-cpi-dev with rslave propagation: what is mounted under it on the host appears in
- * the running container. How disks get mounted there is the VM's disk mode:
+ * Every VM gets a disk directory, <vm dir>/disks, bind-mounted into its container at
+ * /warden-cpi-dev with rslave propagation: what is mounted under it on the host appears in the
+ * running container. How disks get mounted there is the VM's disk mode:
  *
  * - host:     the CPI runs on the Docker host as root; the directory is made a shared mount
  *             point and the CPI mounts disks itself (milliseconds);
@@ -11,17 +11,12 @@
  *             recreates the container with the disk, keeping everything that matters.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
-import type { DockerContext } from '../context';
 import type { MountSpec } from '../engine/types';
+import { DEV_PATH } from '../state/place';
 import { canMountOnHost, isShared, makeSharedMountPoint, mountOf, unmountTree } from './host';
 
+export { DEV_PATH };
 export type DiskMode = 'host' | 'helper' | 'recreate';
-export const DEV_PATH = '/warden-cpi-dev';
-
-export function diskDir(ctx: DockerContext, vmCid: string): string {
-  return path.join(ctx.state.vmDir(vmCid), 'disks');
-}
 
 /** Where a disk appears inside the VM: also the agent's disk hint. */
 export function hintFor(diskCid: string): string {
@@ -33,10 +28,9 @@ export interface PreparedDiskDir {
   mounts: MountSpec[];
 }
 
-/** Sets up a new VM's disk directory. `engineSeesState`: the engine shares this machine's files. */
-export async function prepareDiskDir(ctx: DockerContext, vmCid: string, engineSeesState: boolean): Promise<PreparedDiskDir> {
+/** Sets up a new VM's disk directory `dir`. `engineSeesState`: the engine shares this machine's files. */
+export async function prepareDiskDir(dir: string, engineSeesState: boolean): Promise<PreparedDiskDir> {
   if (!engineSeesState) return { mode: 'recreate', mounts: [] };
-  const dir = diskDir(ctx, vmCid);
   fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
   const bind = { Type: 'bind', Source: dir, Target: DEV_PATH, BindOptions: { Propagation: 'rslave' } } as MountSpec;
   if (canMountOnHost()) {
@@ -47,7 +41,11 @@ export async function prepareDiskDir(ctx: DockerContext, vmCid: string, engineSe
   return { mode: 'recreate', mounts: [] };
 }
 
-/** Removes the mounts the CPI made for a VM (its disks, the disk directory, a sized ephemeral disk). */
-export async function releaseVmMounts(ctx: DockerContext, vmCid: string): Promise<void> {
-  if (canMountOnHost()) await unmountTree(ctx.state.vmDir(vmCid));
+/**
+ * Removes the mounts the CPI made for a VM (its disks, the disk directory, a sized ephemeral
+ * disk) under its record directory and its disk directory, wherever that was bound from.
+ */
+export async function releaseVmMounts(dirs: Array<string | undefined>): Promise<void> {
+  if (!canMountOnHost()) return;
+  for (const d of new Set(dirs.filter((x): x is string => !!x))) await unmountTree(d);
 }

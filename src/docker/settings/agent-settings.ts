@@ -14,6 +14,8 @@ export interface AgentSettings {
   networks: Networks;
   disks: { system: string; ephemeral: DiskHint | null; persistent: Record<string, DiskHint> };
   env: Env;
+  /** The CPI's own stamp, ignored by the agent: each write is the next generation. */
+  bosh_cpi?: { generation: number };
 }
 
 export function buildAgentSettings(p: { agentId: string; vmCid: string; agent: AgentConfig; networks: Networks; env: Env }): AgentSettings {

@@ -44,6 +44,11 @@ export function stemcellLabels(ctx: DockerContext, cid: string, cp: CloudPropert
   labels[L.stemcellCid] = cid;
   labels[L.initMode] = scan.init.mode;
   if (scan.init.path) labels[L.initPath] = scan.init.path;
+  if (scan.init.available?.runit) labels[L.initRunit] = scan.init.available.runit;
+  if (scan.init.available?.systemd) labels[L.initSystemd] = scan.init.available.systemd;
+  // Present even when empty: tells a later create_vm this image's inits were all looked for.
+  labels[L.initSystemd] ??= '';
+  labels[L.initRunit] ??= '';
   return ctx.labels(labels);
 }
 

@@ -16,6 +16,8 @@ export interface InitDetection {
   mode: InitMode;
   /** The program the container starts in that mode. */
   path?: string;
+  /** Every init the rootfs has, by what starts it: a forced start mode must name one of these. */
+  available?: { runit?: string; systemd?: string };
 }
 
 export interface RootfsScan {
@@ -44,14 +46,17 @@ export function detectInit(files: ReadonlySet<string>, links: ReadonlyMap<string
     return target && !target.startsWith('/') ? `${normalize(target)}${p.slice(top.length)}` : p;
   };
   const has = (p: string) => files.has(p) || links.has(p) || files.has(resolve(p)) || links.has(resolve(p));
+  const available: NonNullable<InitDetection['available']> = {};
   const runit = RUNIT_PATHS.find(has);
-  if (runit) return { mode: 'runit', path: `/${runit}` };
+  if (runit) available.runit = `/${runit}`;
   const init = INIT_PATHS.find(has);
   if (init) {
     const target = links.get(init) ?? links.get(resolve(init)) ?? '';
-    if (target.includes('systemd') || SYSTEMD_PATHS.some(has)) return { mode: 'systemd', path: `/${init}` };
+    if (target.includes('systemd') || SYSTEMD_PATHS.some(has)) available.systemd = `/${init}`;
   }
-  return { mode: 'none' };
+  if (available.runit) return { mode: 'runit', path: available.runit, available };
+  if (available.systemd) return { mode: 'systemd', path: available.systemd, available };
+  return { mode: 'none', available };
 }
 
 function describe(file: string, e: unknown): StemcellImageError {

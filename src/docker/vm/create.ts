@@ -22,7 +22,6 @@ import { SettingsStore, type Delivery } from '../settings/store';
 import { initOf, inspectImage } from '../stemcell/resolve';
 import { parseVmProperties, type VmProperties } from './cloud-properties';
 import { containerSpec, endpointConfig } from './container-spec';
-import { inspectContainer } from './find';
 import { checkCapacity, resourceLimits } from './resources';
 import { chooseStartMode, startConfig, type StartPlan } from './start-mode';
 import { asCreationFailure, NetworkVanished, startFailure } from './start-errors';
@@ -30,9 +29,13 @@ import { Undo } from './undo';
 import { settleAll } from '../../runtime/settle';
 import { loopMount } from '../disk/host';
 import { createImage, imagePath } from '../disk/image';
-import { prepareDiskDir, releaseVmMounts, type DiskMode } from '../disk/vm-dir';
+import { prepareDiskDir, releaseVmMounts, type DiskMode, type PreparedDiskDir } from '../disk/vm-dir';
+import { failpoint } from '../../runtime/failpoint';
+import { newPlace, type VmPlace } from '../state/place';
+import { verifyBoot } from './verify';
 
 interface Prepared {
+  engineId: string;
   props: VmProperties;
   plans: NetworkPlan[];
   image: ImageInspect;
@@ -48,20 +51,24 @@ async function prepare(ctx: DockerContext, input: CreateVmInput): Promise<Prepar
   for (const w of [...props.warnings, ...plans.flatMap((p) => p.warnings)]) ctx.log.warn(w);
   const image = await inspectImage(ctx, input.stemcellCid);
   if (!image) throw new VMCreationFailed(`stemcell '${input.stemcellCid}' not found: no such image on the Docker engine`);
-  const detected = await initOf(ctx, image);
+  // A forced systemd start must be checked against every init the image has.
+  const detected = await initOf(ctx, image, props.systemd === true);
+  const warnings: string[] = [];
   const start = chooseStartMode({
     detected,
     imageHasCommand: (image.Config?.Cmd?.length ?? 0) > 0 || (image.Config?.Entrypoint?.length ?? 0) > 0,
     configSystemd: ctx.config.start_containers_with_systemd,
     forceSystemd: props.systemd,
     stemcell: input.stemcellCid,
+    warnings,
   });
+  for (const w of warnings) ctx.log.warn(w);
   const limits = { ...props.hostConfig, ...resourceLimits(props) };
-  // The engine's capacity and cgroup version matter only for limits and systemd: skip the call otherwise.
-  const needInfo = start.mode === 'systemd' || (['NanoCpus', 'CpuQuota', 'Memory', 'PidsLimit'] as const).some((k) => limits[k] !== undefined);
-  const info = needInfo ? await ctx.engineInfo() : undefined;
-  if (info) checkCapacity(limits, props, info);
-  return { props, plans, image, start, limits, cgroupVersion: info?.CgroupVersion };
+  // The engine's info (its ID keys the VM's records; capacity and cgroup version) was asked for
+  // when the call began, alongside the image.
+  const info = await ctx.engineInfo();
+  checkCapacity(limits, props, info);
+  return { engineId: await ctx.engineId(), props, plans, image, start, limits, cgroupVersion: info.CgroupVersion };
 }
 
 function ipHolder(net: NetworkInspect, ip: string): string | undefined {
@@ -87,7 +94,7 @@ function bindSourceMissing(e: unknown): boolean {
  * and bound at /var/vcap/data. Only where the CPI mounts on the Docker host itself; elsewhere
  * the size cannot be held, which the task log says.
  */
-async function sizedEphemeral(ctx: DockerContext, cid: string, volumeDir: string, sizeMiB: number | undefined, mode: DiskMode): Promise<string | undefined> {
+async function sizedEphemeral(ctx: DockerContext, place: VmPlace, volumeDir: string, sizeMiB: number | undefined, mode: DiskMode): Promise<string | undefined> {
   if (!sizeMiB) return undefined;
   if (mode !== 'host' || !fs.existsSync(volumeDir)) {
     ctx.log.warn(`ephemeral_disk: ${sizeMiB} MiB is not enforced: that needs the CPI on the Docker host as root, so /var/vcap/data has the host's free space`);
@@ -95,7 +102,7 @@ async function sizedEphemeral(ctx: DockerContext, cid: string, volumeDir: string
   }
   const image = imagePath(volumeDir);
   await createImage(image, sizeMiB);
-  const mountPoint = path.join(ctx.state.vmDir(cid), 'ephemeral');
+  const mountPoint = path.join(place.dir, 'ephemeral');
   await loopMount(image, mountPoint);
   return mountPoint;
 }
@@ -104,7 +111,7 @@ async function sizedEphemeral(ctx: DockerContext, cid: string, volumeDir: string
  * Resolves each planned network to a Docker network, creating it where the CPI may. An unnamed
  * manual network may map to an existing network of another name (same subnet).
  */
-async function joinNetworks(ctx: DockerContext, cid: string, plans: NetworkPlan[], undo: Undo): Promise<void> {
+async function joinNetworks(ctx: DockerContext, place: VmPlace, plans: NetworkPlan[], undo: Undo): Promise<void> {
   const createdNetworks: string[] = [];
   for (const plan of plans) {
     const n = await ensureNetwork(ctx, plan);
@@ -112,7 +119,7 @@ async function joinNetworks(ctx: DockerContext, cid: string, plans: NetworkPlan[
     if (n.created) {
       undo.push(`remove network ${n.name}`, () => removeIfUnused(ctx, n.id));
       createdNetworks.push(n.name);
-      ctx.state.markCreating(cid, createdNetworks);
+      ctx.state.markCreating(place.engineId as string, place.cid, createdNetworks);
     }
     // A static IP a running container holds is refused before the container is made.
     const holder = plan.ip && ipHolder(n.network, plan.ip);
@@ -120,102 +127,126 @@ async function joinNetworks(ctx: DockerContext, cid: string, plans: NetworkPlan[
   }
 }
 
+/** Networks and the ephemeral volume do not depend on each other: made side by side, each registering its undo. */
+async function makeStorageAndNetworks(ctx: DockerContext, place: VmPlace, p: Prepared, plans: NetworkPlan[], undo: Undo): Promise<VolumeInspect> {
+  const volume = ephemeralVolumeName(place.cid);
+  const size: Record<string, string> = p.props.ephemeralDiskMiB ? { [L.sizeMiB]: String(p.props.ephemeralDiskMiB) } : {};
+  const [, created] = await settleAll([
+    joinNetworks(ctx, place, plans, undo),
+    (async () => {
+      const v = await ctx.engine.request<VolumeInspect>('POST', '/volumes/create', {
+        body: { Name: volume, Driver: 'local', Labels: ctx.labels({ [L.kind]: 'ephemeral', [L.vmCid]: place.cid, ...size }) },
+      });
+      undo.push(`remove volume ${volume}`, () => ctx.engine.request('DELETE', `/volumes/${seg(volume)}`, { query: { force: true } }));
+      return v;
+    })(),
+  ]);
+  return created;
+}
+
+interface Layout {
+  disks: PreparedDiskDir;
+  ephemeral: string | undefined;
+  plans: NetworkPlan[];
+}
+
+function vmLabels(ctx: DockerContext, input: CreateVmInput, p: Prepared, place: VmPlace, l: Layout, d: Delivery): Record<string, string> {
+  return ctx.labels({
+    ...tagLabels((input.env['bosh'] as Record<string, unknown> | undefined)?.['tags']),
+    [L.vmCid]: place.cid,
+    [L.engineId]: p.engineId,
+    [L.agentId]: input.agentId,
+    [L.stemcell]: input.stemcellCid,
+    [L.initMode]: p.start.mode,
+    [L.settingsDelivery]: d,
+    [L.diskMode]: d === 'bind' ? l.disks.mode : 'recreate',
+    [L.ephemeralVolume]: ephemeralVolumeName(place.cid),
+    [L.networks]: JSON.stringify(Object.fromEntries(l.plans.map((x) => [x.boshName, x.docker]))),
+  });
+}
+
+function specFor(ctx: DockerContext, input: CreateVmInput, p: Prepared, place: VmPlace, l: Layout, d: Delivery): ContainerCreateBody {
+  const dns = dnsServers(l.plans);
+  return containerSpec({
+    cid: place.cid,
+    imageId: p.image.Id,
+    labels: vmLabels(ctx, input, p, place, l, d),
+    props: p.props,
+    limits: p.limits,
+    privileged: p.props.privileged ?? ctx.config.privileged,
+    lxcfs: p.props.lxcfs ?? ctx.config.enable_lxcfs_support,
+    start: startConfig(p.start, { dns, cgroupVersion: p.cgroupVersion, mountCgroupfs: ctx.config.mount_cgroupfs }),
+    primary: l.plans[0],
+    dns,
+    ephemeral: d === 'bind' && l.ephemeral ? { hostPath: l.ephemeral } : { volume: ephemeralVolumeName(place.cid) },
+    settingsMounts: d === 'bind' ? new SettingsStore(ctx).bindMounts(place.boundSettings as string) : [],
+    extraMounts: d === 'bind' ? l.disks.mounts : [],
+    stopTimeout: ctx.config.stop_timeout_seconds,
+  });
+}
+
+/** Creates the container, falling back to archive delivery when the engine cannot see this machine's files. */
+async function createWithDelivery(ctx: DockerContext, input: CreateVmInput, p: Prepared, place: VmPlace, l: Layout): Promise<{ id: string; delivery: Delivery }> {
+  const configured: Delivery = ctx.config.settings_delivery === 'archive' ? 'archive' : 'bind';
+  try {
+    return { id: await createContainer(ctx, place.cid, specFor(ctx, input, p, place, l, configured)), delivery: configured };
+  } catch (e) {
+    // The engine cannot see this machine's files (a remote engine): use its archive API.
+    if (!(bindSourceMissing(e) && ctx.config.settings_delivery === 'auto' && (e as EngineError).engineMessage.includes(ctx.state.root))) throw e;
+    ctx.log.info('the engine cannot see the state directory; delivering agent settings through its archive API', { state_dir: ctx.state.root });
+    await releaseVmMounts([place.dir]);
+    const fallback: Layout = { ...l, disks: { mode: 'recreate', mounts: [] }, ephemeral: undefined };
+    return { id: await createContainer(ctx, place.cid, specFor(ctx, input, p, place, fallback, 'archive')), delivery: 'archive' };
+  }
+}
+
 async function attempt(ctx: DockerContext, input: CreateVmInput, p: Prepared): Promise<CreateVmResult> {
-  const cid = newVmCid();
+  const place = newPlace(ctx.state, p.engineId, newVmCid());
+  const cid = place.cid;
   const undo = new Undo(ctx.log);
   const store = new SettingsStore(ctx);
-  const privileged = p.props.privileged ?? ctx.config.privileged;
   try {
-    ctx.state.createVmDir(cid);
-    ctx.state.markCreating(cid);
+    ctx.state.createVmDir(p.engineId, cid);
+    ctx.state.markCreating(p.engineId, cid);
     const settings = buildAgentSettings({ agentId: input.agentId, vmCid: cid, agent: ctx.config.agent, networks: agentNetworks(observedNetworks(p.plans, undefined)), env: input.env });
-    await store.write(cid, settings, 'bind');
+    const bind = ctx.config.settings_delivery !== 'archive';
+    if (bind) await store.create(place, settings, 'bind');
 
-    // Networks and the ephemeral volume do not depend on each other: made side by side, each
-    // registering its own undo as it succeeds.
     const plans = p.plans.map((x) => ({ ...x }));
-    const volume = ephemeralVolumeName(cid);
-    const [, created] = await settleAll([
-      joinNetworks(ctx, cid, plans, undo),
-      (async () => {
-        const v = await ctx.engine.request<VolumeInspect>('POST', '/volumes/create', {
-          body: { Name: volume, Driver: 'local', Labels: ctx.labels({ [L.kind]: 'ephemeral', [L.vmCid]: cid, ...(p.props.ephemeralDiskMiB ? { [L.sizeMiB]: String(p.props.ephemeralDiskMiB) } : {}) }) },
-        });
-        undo.push(`remove volume ${volume}`, () => ctx.engine.request('DELETE', `/volumes/${seg(volume)}`, { query: { force: true } }));
-        return v;
-      })(),
-    ]);
-
+    const volume = await makeStorageAndNetworks(ctx, place, p, plans, undo);
     // The persistent-disk directory, and with it the VM's disk mode (see disk/vm-dir.ts).
-    let delivery: Delivery = ctx.config.settings_delivery === 'archive' ? 'archive' : 'bind';
-    undo.push('release the VM\'s host mounts', () => releaseVmMounts(ctx, cid));
-    const disks = delivery === 'bind' ? await prepareDiskDir(ctx, cid, true) : { mode: 'recreate' as const, mounts: [] };
-    const ephemeral = await sizedEphemeral(ctx, cid, created.Mountpoint, p.props.ephemeralDiskMiB, disks.mode);
+    undo.push("release the VM's host mounts", () => releaseVmMounts([place.dir]));
+    const disks = bind ? await prepareDiskDir(place.diskDir as string, true) : { mode: 'recreate' as const, mounts: [] };
+    const layout: Layout = { disks, plans, ephemeral: await sizedEphemeral(ctx, place, volume.Mountpoint, p.props.ephemeralDiskMiB, disks.mode) };
 
-    const dns = dnsServers(plans);
-    const spec = (d: Delivery) =>
-      containerSpec({
-        cid,
-        imageId: p.image.Id,
-        labels: ctx.labels({
-          ...tagLabels((input.env['bosh'] as Record<string, unknown> | undefined)?.['tags']),
-          [L.vmCid]: cid,
-          [L.agentId]: input.agentId,
-          [L.stemcell]: input.stemcellCid,
-          [L.initMode]: p.start.mode,
-          [L.settingsDelivery]: d,
-          [L.diskMode]: d === 'bind' ? disks.mode : 'recreate',
-          [L.ephemeralVolume]: volume,
-          [L.networks]: JSON.stringify(Object.fromEntries(plans.map((x) => [x.boshName, x.docker]))),
-        }),
-        props: p.props,
-        limits: p.limits,
-        privileged,
-        lxcfs: p.props.lxcfs ?? ctx.config.enable_lxcfs_support,
-        start: startConfig(p.start, { dns, cgroupVersion: p.cgroupVersion, mountCgroupfs: ctx.config.mount_cgroupfs }),
-        primary: plans[0],
-        dns,
-        ephemeral: d === 'bind' && ephemeral ? { hostPath: ephemeral } : { volume },
-        settingsMounts: d === 'bind' ? store.bindMounts(cid) : [],
-        extraMounts: d === 'bind' ? disks.mounts : [],
-        stopTimeout: ctx.config.stop_timeout_seconds,
-      });
-
-    let id: string;
-    try {
-      id = await createContainer(ctx, cid, spec(delivery));
-    } catch (e) {
-      // The engine cannot see this machine's files (a remote engine): use its archive API.
-      if (!(bindSourceMissing(e) && ctx.config.settings_delivery === 'auto' && (e as EngineError).engineMessage.includes(ctx.state.root))) throw e;
-      ctx.log.info('the engine cannot see the state directory; delivering agent settings through its archive API', { state_dir: ctx.state.root });
-      delivery = 'archive';
-      await releaseVmMounts(ctx, cid);
-      id = await createContainer(ctx, cid, spec(delivery));
-    }
+    const { id, delivery } = await createWithDelivery(ctx, input, p, place, layout);
     undo.push(`remove container ${cid}`, () => ctx.engine.request('DELETE', `/containers/${seg(id)}`, { query: { force: true, v: true } }));
-    if (delivery === 'archive') await store.write(cid, settings, 'archive', id);
-
+    if (delivery === 'archive') await store.create({ ...place, boundSettings: undefined }, settings, 'archive', id);
+    await failpoint('create_vm.after-container');
     for (const plan of plans.slice(1)) {
       await ctx.engine.request('POST', `/networks/${seg(plan.docker)}/connect`, { body: { Container: id, EndpointConfig: endpointConfig(plan) } });
     }
+    const privileged = p.props.privileged ?? ctx.config.privileged;
     try {
       await ctx.engine.request('POST', `/containers/${seg(id)}/start`);
     } catch (e) {
       throw startFailure(e, { cid, privileged, plans });
     }
+    const booted = await verifyBoot(ctx, cid, id, p.start, Date.now());
 
     // Dynamic addresses and MACs exist only now; the settings file is rewritten in place.
-    const observed = observedNetworks(plans, await inspectContainer(ctx, id));
-    await store.write(cid, { ...settings, networks: agentNetworks(observed) }, delivery, id);
+    const observed = observedNetworks(plans, booted);
+    const written = delivery === 'archive' ? { ...place, boundSettings: undefined } : place;
+    await store.write(written, booted, { ...settings, bosh_cpi: { generation: 1 } }, { ...settings, networks: agentNetworks(observed) });
     undo.commit();
-    ctx.state.markCreated(cid);
+    ctx.state.markCreated(p.engineId, cid);
     ctx.log.debug('created VM', { cid, agent_id: input.agentId, start: p.start.mode, delivery, networks: Object.fromEntries(Object.entries(observed).map(([k, v]) => [k, v.ip])) });
     return { cid, networks: resultNetworks(observed) };
   } catch (e) {
-    // The state directory (with its marker) goes only when everything else could be undone;
-    // otherwise the next create_vm or delete_vm finishes the job (see sweepAbandonedCreates).
-    if (await undo.run()) ctx.state.removeVmDir(cid);
-    else ctx.state.markAbandoned(cid);
+    // The record directory (with its marker) goes only when everything else could be undone;
+    // otherwise the next create_vm or delete_vm on this engine finishes the job (see sweepAbandonedCreates).
+    if (await undo.run()) ctx.state.removeVmDir(p.engineId, cid);
+    else ctx.state.markAbandoned(p.engineId, cid);
     throw e;
   }
 }

@@ -3,11 +3,13 @@
  * renames containers to something readable, so the CID label is looked up first; the Go CPI's
  * containers (named c-<uuid>, no labels) are found by name.
  */
+import { loadChunk } from '../../runtime/chunks';
 import type { DockerContext } from '../context';
 import { isNotFound, seg } from '../engine/client';
 import type { ContainerInspect, ContainerSummary } from '../engine/types';
 import { isDockerName, LEGACY_VM_NAME } from '../cids';
 import { L } from '../labels';
+import { engineKey } from '../state/dirs';
 
 async function byLabel(ctx: DockerContext, cid: string): Promise<ContainerSummary | undefined> {
   const list = await ctx.engine.request<ContainerSummary[]>('GET', '/containers/json', {
@@ -39,9 +41,33 @@ export async function findVm(ctx: DockerContext, cid: string): Promise<Container
   return legacy(ctx, cid);
 }
 
-/** has_vm: one list call for the CPI's own VMs. */
+/**
+ * Finishes or rolls back a recreate of `cid` that a killed call left journaled on this engine
+ * (see disk/recreate.ts); a journal of another engine is not this call's business. The caller
+ * holds the VM's lock. Returns whether there was one.
+ */
+export async function settleJournal(ctx: DockerContext, cid: string): Promise<boolean> {
+  const engines = ctx.state.journalEngines(cid);
+  if (!engines.length) return false;
+  const engineId = await ctx.engineId();
+  if (!engines.includes(engineKey(engineId))) return false;
+  const file = ctx.state.journalFile(engineId, cid);
+  const disks = loadChunk('disks');
+  const journal = disks.readJournal(file);
+  if (!journal) return false;
+  await disks.completeRecreate(ctx, file, journal);
+  return true;
+}
+
+/** has_vm: one list call for the CPI's own VMs; a VM in the middle of a journaled recreate exists. */
 export async function vmExists(ctx: DockerContext, cid: string): Promise<boolean> {
   if (!isDockerName(cid)) return false;
+  if (ctx.state.journalEngines(cid).length) {
+    return ctx.locked([['vm', cid]], async () => {
+      await settleJournal(ctx, cid);
+      return (await findVm(ctx, cid)) !== undefined;
+    });
+  }
   if (await byLabel(ctx, cid)) return true;
   return (await legacy(ctx, cid)) !== undefined;
 }

@@ -1,5 +1,6 @@
 /** delete_vm, has_vm, reboot_vm and set_vm_metadata. */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Metadata } from '../../cpi/schemas';
 import { VMNotFound } from '../../rpc/errors';
 import { ephemeralVolumeName, isDockerName } from '../cids';
@@ -10,15 +11,17 @@ import { L } from '../labels';
 import { removeIfUnused } from '../network/docker-networks';
 import type { NetworkPlan } from '../network/plan';
 import { agentNetworks, observedNetworks } from '../network/results';
-import { SettingsStore, type Delivery } from '../settings/store';
+import { SettingsStore } from '../settings/store';
+import { placeOf, type VmPlace } from '../state/place';
 import { collectDeletedStemcell } from '../stemcell/delete';
-import { findVm, inspectContainer } from './find';
+import { findVm, inspectContainer, settleJournal } from './find';
 import { settleAll } from '../../runtime/settle';
 
 /** Work other parts of the backend do around a VM's deletion (persistent disks). */
 export interface VmDeleteHook {
   beforeDelete(cid: string, container: ContainerInspect): Promise<void>;
-  afterDelete?(cid: string): Promise<void>;
+  /** With the container gone; `dirs`: the VM's record and disk directories. */
+  afterDelete?(cid: string, dirs: Array<string | undefined>): Promise<void>;
 }
 
 async function ignoreMissing(p: Promise<unknown>): Promise<void> {
@@ -30,37 +33,48 @@ async function ignoreMissing(p: Promise<unknown>): Promise<void> {
 }
 
 /**
- * Stops the container with a grace period and removes it with its ephemeral volume, settings
+ * Stops the container with a grace period and removes it with its ephemeral volume, record
  * directory and implicitly created networks. Persistent disks survive. A missing VM is success:
- * callers repeat delete_vm, and a create_vm killed part-way leaves pieces to sweep up.
+ * callers repeat delete_vm, and a create_vm killed part-way leaves pieces to sweep up. Records
+ * are removed only for a VM found on this engine, or this engine's own (another AZ's engine may
+ * hold a VM of that CID: its records stay).
  */
-export async function deleteVm(ctx: DockerContext, cid: string, hooks: VmDeleteHook[] = []): Promise<void> {
-  if (!isDockerName(cid)) return;
-  const c = await findVm(ctx, cid);
-  if (c) {
-    for (const h of hooks) await h.beforeDelete(cid, c);
-    await ignoreMissing(ctx.engine.request('POST', `/containers/${seg(c.Id)}/stop`, { query: { t: ctx.config.stop_timeout_seconds }, extraMs: ctx.config.stop_timeout_seconds * 1000 }));
-    await ignoreMissing(ctx.engine.request('DELETE', `/containers/${seg(c.Id)}`, { query: { force: true, v: true } }));
-  }
-  // With the container gone, its volume, networks and stemcell image are independent: one round
-  // trip each, side by side.
-  await settleAll([
-    removeVmStorage(ctx, cid, c, hooks),
-    ...Object.keys(c?.NetworkSettings?.Networks ?? {}).map((net) => removeIfUnused(ctx, net)),
-    ...(c ? [collectDeletedStemcell(ctx, c.Image)] : []),
-  ]);
-  if (c) ctx.log.debug('deleted VM', { cid });
+export function deleteVm(ctx: DockerContext, cid: string, hooks: VmDeleteHook[] = []): Promise<void> {
+  if (!isDockerName(cid)) return Promise.resolve();
+  return ctx.locked([['vm', cid]], async () => {
+    await settleJournal(ctx, cid);
+    const c = await findVm(ctx, cid);
+    if (c) {
+      for (const h of hooks) await h.beforeDelete(cid, c);
+      await ignoreMissing(ctx.engine.request('POST', `/containers/${seg(c.Id)}/stop`, { query: { t: ctx.config.stop_timeout_seconds }, extraMs: ctx.config.stop_timeout_seconds * 1000 }));
+      await ignoreMissing(ctx.engine.request('DELETE', `/containers/${seg(c.Id)}`, { query: { force: true, v: true } }));
+    }
+    const place = c ? placeOf(ctx.state, cid, c, ctx.config.agent_settings_paths[0] as string) : undefined;
+    // With the container gone, its volume, networks and stemcell image are independent: one round
+    // trip each, side by side.
+    await settleAll([
+      removeVmStorage(ctx, cid, c, place, hooks),
+      ...Object.keys(c?.NetworkSettings?.Networks ?? {}).map((net) => removeIfUnused(ctx, net)),
+      ...(c ? [collectDeletedStemcell(ctx, c.Image)] : []),
+    ]);
+    if (c) ctx.log.debug('deleted VM', { cid });
+  });
 }
 
-/** Host mounts (disks, a sized ephemeral disk) go first: the volume and directory under them next. */
-async function removeVmStorage(ctx: DockerContext, cid: string, c: ContainerInspect | undefined, hooks: VmDeleteHook[]): Promise<void> {
-  for (const h of hooks) await h.afterDelete?.(cid);
+/** Host mounts (disks, a sized ephemeral disk) go first: the volume and the records under them next. */
+async function removeVmStorage(ctx: DockerContext, cid: string, c: ContainerInspect | undefined, place: VmPlace | undefined, hooks: VmDeleteHook[]): Promise<void> {
+  // A VM not found here: only this engine's records of that CID may go.
+  const engineId = place ? place.engineId : await ctx.engineId();
+  const dir = place?.dir ?? ctx.state.vmDir(engineId as string, cid);
+  for (const h of hooks) await h.afterDelete?.(cid, [dir, place?.diskDir]);
   const volume = c?.Config?.Labels?.[L.ephemeralVolume] ?? ephemeralVolumeName(cid);
   await ignoreMissing(ctx.engine.request('DELETE', `/volumes/${seg(volume)}`, { query: { force: true } }));
-  ctx.state.removeVmDir(cid);
+  fs.rmSync(dir, { recursive: true, force: true });
+  if (engineId) ctx.state.markCreated(engineId, cid);
 }
 
 async function mustFind(ctx: DockerContext, cid: string): Promise<ContainerInspect> {
+  await settleJournal(ctx, cid);
   const c = await findVm(ctx, cid);
   if (!c) throw new VMNotFound(cid);
   return c;
@@ -79,31 +93,35 @@ function networkMapOf(labels: Record<string, string>): Record<string, string> {
  * A restarted container can get new dynamic addresses, a recreated one new MACs too: the
  * settings take what the engine reports now. Static addresses are the manifest's and stay.
  */
-export async function refreshObservedNetworks(ctx: DockerContext, cid: string, containerId: string, labels: Record<string, string>): Promise<void> {
+export async function refreshObservedNetworks(ctx: DockerContext, place: VmPlace, c: ContainerInspect): Promise<void> {
   const store = new SettingsStore(ctx);
-  const settings = await store.read(cid, containerId);
-  const map = networkMapOf(labels);
+  const settings = await store.read(place, c);
+  const map = networkMapOf(c.Config?.Labels ?? {});
   const plans = Object.entries(settings.networks).map(([boshName, n]) => {
     const dynamic = n.type === 'dynamic';
     const spec = dynamic ? { ...n, ip: undefined, netmask: undefined, gateway: undefined } : n;
     return { boshName, type: dynamic ? 'dynamic' : 'manual', docker: map[boshName] ?? '', ip: dynamic ? undefined : n.ip, spec } as unknown as NetworkPlan;
   });
-  const observed = agentNetworks(observedNetworks(plans, await inspectContainer(ctx, containerId)));
+  const observed = agentNetworks(observedNetworks(plans, c));
   const changed = Object.entries(observed).some(([name, n]) => {
     const before = settings.networks[name] as Record<string, unknown> | undefined;
     return before?.['ip'] !== n.ip || before?.['mac'] !== (n as Record<string, unknown>)['mac'];
   });
-  if (!changed) return;
-  const delivery = (labels[L.settingsDelivery] as Delivery | undefined) ?? 'bind';
-  await store.write(cid, { ...settings, networks: { ...settings.networks, ...observed } }, delivery, containerId);
+  if (changed) await store.write(place, c, settings, { ...settings, networks: { ...settings.networks, ...observed } });
 }
 
 /** A real restart, with the grace period; the settings file stays in place. */
-export async function rebootVm(ctx: DockerContext, cid: string): Promise<void> {
-  const c = await mustFind(ctx, cid);
-  await ctx.engine.request('POST', `/containers/${seg(c.Id)}/restart`, { query: { t: ctx.config.stop_timeout_seconds }, extraMs: ctx.config.stop_timeout_seconds * 1000 });
-  await refreshObservedNetworks(ctx, cid, c.Id, c.Config?.Labels ?? {});
-  ctx.log.debug('rebooted VM', { cid });
+export function rebootVm(ctx: DockerContext, cid: string): Promise<void> {
+  return ctx.locked([['vm', cid]], async () => {
+    const c = await mustFind(ctx, cid);
+    const place = placeOf(ctx.state, cid, c, ctx.config.agent_settings_paths[0] as string);
+    // A bound settings file that vanished from the host would fail the restart: bring it back first.
+    await new SettingsStore(ctx).read(place, c);
+    await ctx.engine.request('POST', `/containers/${seg(c.Id)}/restart`, { query: { t: ctx.config.stop_timeout_seconds }, extraMs: ctx.config.stop_timeout_seconds * 1000 });
+    const after = await inspectContainer(ctx, c.Id);
+    if (after) await refreshObservedNetworks(ctx, place, after);
+    ctx.log.debug('rebooted VM', { cid });
+  });
 }
 
 /** A container name operators can read in `docker ps`, still holding the CID. */
@@ -126,13 +144,16 @@ export function readableName(cid: string, md: Metadata): string | undefined {
  * the CPI finds it by its CID label), and the whole metadata is kept in the VM's state directory
  * (metadata.json).
  */
-export async function setVmMetadata(ctx: DockerContext, cid: string, md: Metadata): Promise<void> {
-  const c = await mustFind(ctx, cid);
-  ctx.state.createVmDir(cid);
-  fs.writeFileSync(ctx.state.metadataFile(cid), JSON.stringify(md, null, 2) + '\n', { mode: 0o600 });
-  const name = readableName(cid, md);
-  if (name && c.Name !== `/${name}`) {
-    await ctx.engine.request('POST', `/containers/${seg(c.Id)}/rename`, { query: { name } });
-  }
-  ctx.log.debug('set VM metadata', { cid, name: name ?? c.Name.replace(/^\//, '') });
+export function setVmMetadata(ctx: DockerContext, cid: string, md: Metadata): Promise<void> {
+  return ctx.locked([['vm', cid]], async () => {
+    const c = await mustFind(ctx, cid);
+    const place = placeOf(ctx.state, cid, c, ctx.config.agent_settings_paths[0] as string);
+    fs.mkdirSync(place.dir, { recursive: true, mode: 0o700 });
+    fs.writeFileSync(path.join(place.dir, 'metadata.json'), JSON.stringify(md, null, 2) + '\n', { mode: 0o600 });
+    const name = readableName(cid, md);
+    if (name && c.Name !== `/${name}`) {
+      await ctx.engine.request('POST', `/containers/${seg(c.Id)}/rename`, { query: { name } });
+    }
+    ctx.log.debug('set VM metadata', { cid, name: name ?? c.Name.replace(/^\//, '') });
+  });
 }

@@ -17,24 +17,42 @@ export interface StartPlan {
   program?: string;
 }
 
+/** What an image has, for a refusal's message. */
+function has(d: InitDetection): string {
+  const parts = [d.available?.runit && `runit (${d.available.runit})`, d.available?.systemd && `systemd (${d.available.systemd})`].filter(Boolean);
+  return parts.length ? `it has ${parts.join(' and ')}` : 'it has no init at all';
+}
+
+/**
+ * The choice, strongest first: the VM's force_start_with(out)_systemd (refused when the image
+ * cannot do it, before anything is created), then what create_stemcell detected. The config's
+ * start_containers_with_systemd only picks systemd for images that have it and were not detected
+ * as something else: detection wins over a global switch (`warnings` says when it did).
+ */
 export function chooseStartMode(p: {
   detected: InitDetection;
   imageHasCommand: boolean;
   configSystemd: boolean | null | undefined;
   forceSystemd: boolean | undefined;
   stemcell: string;
+  warnings?: string[];
 }): StartPlan {
   const { detected } = p;
-  if (p.forceSystemd === true || (p.forceSystemd === undefined && p.configSystemd === true)) {
-    return { mode: 'systemd', program: '/sbin/init' };
+  if (p.forceSystemd === true) {
+    const systemd = detected.available?.systemd ?? (detected.mode === 'systemd' ? detected.path : undefined);
+    if (!systemd) throw new VMCreationFailed(`cloud_properties.force_start_with_systemd: stemcell ${p.stemcell} cannot start with systemd: ${has(detected)}`);
+    return { mode: 'systemd', program: systemd };
   }
   if (p.forceSystemd === false) {
     if (detected.mode === 'runit') return { mode: 'runit', program: detected.path ?? '/usr/sbin/runsvdir-start' };
     if (p.imageHasCommand) return { mode: 'command' };
-    throw new VMCreationFailed(`stemcell ${p.stemcell} has no runsvdir-start and no command of its own, so it cannot start without systemd (force_start_without_systemd)`);
+    throw new VMCreationFailed(`cloud_properties.force_start_without_systemd: stemcell ${p.stemcell} cannot start without systemd: ${has(detected)} and no command of its own`);
+  }
+  if (p.configSystemd === true && detected.mode !== 'systemd') {
+    p.warnings?.push(`start_containers_with_systemd is set, but stemcell ${p.stemcell} was detected as ${detected.mode === 'none' ? 'having no init' : detected.mode}: starting it as detected (force_start_with_systemd in the VM's cloud_properties overrides detection)`);
   }
   if (detected.mode === 'runit') return { mode: 'runit', program: detected.path ?? '/usr/sbin/runsvdir-start' };
-  if (detected.mode === 'systemd') return { mode: 'systemd', program: '/sbin/init' };
+  if (detected.mode === 'systemd') return { mode: 'systemd', program: detected.path ?? '/sbin/init' };
   if (p.imageHasCommand) return { mode: 'command' };
   throw new VMCreationFailed(
     `stemcell ${p.stemcell} has neither an init (/sbin/init with systemd, or runsvdir-start) nor a command of its own; it cannot boot a VM`,

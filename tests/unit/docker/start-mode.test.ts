@@ -3,15 +3,19 @@ import { chooseStartMode, startConfig } from '../../../src/docker/vm/start-mode'
 import { readableName } from '../../../src/docker/vm/lifecycle';
 
 describe('init detection', () => {
-  it('prefers runit (jammy and older), then systemd (noble)', () => {
-    expect(detectInit(new Set(['usr/sbin/runsvdir-start', 'lib/systemd/systemd']), new Map([['sbin/init', '/lib/systemd/systemd']]))).toEqual({ mode: 'runit', path: '/usr/sbin/runsvdir-start' });
-    expect(detectInit(new Set(['lib/systemd/systemd']), new Map([['sbin/init', '../lib/systemd/systemd']]))).toEqual({ mode: 'systemd', path: '/sbin/init' });
-    expect(detectInit(new Set(['bin/busybox']), new Map([['sbin/init', '../bin/busybox']]))).toEqual({ mode: 'none' });
+  it('prefers runit (jammy and older), then systemd (noble), and records every init it found', () => {
+    expect(detectInit(new Set(['usr/sbin/runsvdir-start', 'lib/systemd/systemd']), new Map([['sbin/init', '/lib/systemd/systemd']]))).toEqual({
+      mode: 'runit',
+      path: '/usr/sbin/runsvdir-start',
+      available: { runit: '/usr/sbin/runsvdir-start', systemd: '/sbin/init' },
+    });
+    expect(detectInit(new Set(['lib/systemd/systemd']), new Map([['sbin/init', '../lib/systemd/systemd']]))).toEqual({ mode: 'systemd', path: '/sbin/init', available: { systemd: '/sbin/init' } });
+    expect(detectInit(new Set(['bin/busybox']), new Map([['sbin/init', '../bin/busybox']]))).toEqual({ mode: 'none', available: {} });
   });
 
   it('follows merged-/usr symlinks', () => {
     const links = new Map([['sbin', 'usr/sbin'], ['lib', 'usr/lib'], ['usr/sbin/init', '../lib/systemd/systemd']]);
-    expect(detectInit(new Set(['usr/lib/systemd/systemd']), links)).toEqual({ mode: 'systemd', path: '/sbin/init' });
+    expect(detectInit(new Set(['usr/lib/systemd/systemd']), links)).toMatchObject({ mode: 'systemd', path: '/sbin/init' });
   });
 });
 
@@ -20,10 +24,30 @@ describe('start mode', () => {
   it('follows the detected init unless forced', () => {
     expect(chooseStartMode({ ...base, detected: { mode: 'runit', path: '/usr/sbin/runsvdir-start' } })).toEqual({ mode: 'runit', program: '/usr/sbin/runsvdir-start' });
     expect(chooseStartMode({ ...base, detected: { mode: 'systemd', path: '/sbin/init' } })).toEqual({ mode: 'systemd', program: '/sbin/init' });
-    expect(chooseStartMode({ ...base, detected: { mode: 'runit' }, configSystemd: true })).toMatchObject({ mode: 'systemd' });
     expect(chooseStartMode({ ...base, detected: { mode: 'runit' }, configSystemd: true, forceSystemd: false })).toMatchObject({ mode: 'runit' });
     expect(chooseStartMode({ ...base, detected: { mode: 'none' }, imageHasCommand: true })).toEqual({ mode: 'command' });
     expect(() => chooseStartMode({ ...base, detected: { mode: 'none' } })).toThrow('has neither an init');
+  });
+
+  it('lets detection win over the config\'s start_containers_with_systemd, saying so', () => {
+    const warnings: string[] = [];
+    const both = { mode: 'runit' as const, path: '/usr/sbin/runsvdir-start', available: { runit: '/usr/sbin/runsvdir-start', systemd: '/sbin/init' } };
+    expect(chooseStartMode({ ...base, detected: both, configSystemd: true, warnings })).toEqual({ mode: 'runit', program: '/usr/sbin/runsvdir-start' });
+    expect(warnings).toEqual([expect.stringContaining('start_containers_with_systemd is set, but stemcell sc was detected as runit: starting it as detected')]);
+    expect(chooseStartMode({ ...base, detected: { mode: 'systemd', path: '/sbin/init' }, configSystemd: true })).toEqual({ mode: 'systemd', program: '/sbin/init' });
+  });
+
+  it('honours a per-VM force the image can satisfy and refuses one it cannot, naming the option and what the image has', () => {
+    const both = { mode: 'runit' as const, path: '/usr/sbin/runsvdir-start', available: { runit: '/usr/sbin/runsvdir-start', systemd: '/sbin/init' } };
+    expect(chooseStartMode({ ...base, detected: both, forceSystemd: true })).toEqual({ mode: 'systemd', program: '/sbin/init' });
+    const runitOnly = { mode: 'runit' as const, path: '/usr/sbin/runsvdir-start', available: { runit: '/usr/sbin/runsvdir-start' } };
+    expect(() => chooseStartMode({ ...base, detected: runitOnly, forceSystemd: true })).toThrow(
+      'cloud_properties.force_start_with_systemd: stemcell sc cannot start with systemd: it has runit (/usr/sbin/runsvdir-start)',
+    );
+    const systemdOnly = { mode: 'systemd' as const, path: '/sbin/init', available: { systemd: '/sbin/init' } };
+    expect(() => chooseStartMode({ ...base, detected: systemdOnly, forceSystemd: false })).toThrow(
+      'cloud_properties.force_start_without_systemd: stemcell sc cannot start without systemd: it has systemd (/sbin/init) and no command of its own',
+    );
   });
 
   it('starts systemd with host cgroupns, a stop signal it honours and tmpfs /run; binds cgroupfs only on v2', () => {
