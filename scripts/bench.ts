@@ -5,17 +5,45 @@
  *
  *   BENCH_RUNS=40 npm run bench        # more runs
  *   BENCH_ONLY=startup npm run bench   # one section
+ *   BENCH_BASELINE=/path/to/checkout npm run bench   # each CPI call beside the same call of another
+ *                                      # checkout (its own setup, state and VMs), interleaved: before/after
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ROOT } from '../tests/helpers/cpi';
 import { barChart } from './bench/chart';
-import { memory } from './bench/process';
+import { binary, memory } from './bench/process';
 import { sections } from './bench/sections';
-import type { Measurement, Section } from './bench/types';
+import type { Ctx, Measurement, Section } from './bench/types';
 
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 30);
+const BASELINE = process.env['BENCH_BASELINE'];
+const BEFORE = ' [before]';
+
+/** Runs `work` with the baseline checkout's bin/cpi. */
+async function asBaseline<T>(work: () => T | Promise<T>): Promise<T> {
+  const own = binary.cpi;
+  binary.cpi = path.join(BASELINE as string, 'bin', 'cpi');
+  try {
+    return await work();
+  } finally {
+    binary.cpi = own;
+  }
+}
+
+/** With a baseline, every CPI case gets a twin run by the baseline's bin/cpi on its own setup. */
+function withTwins(section: Section, baseCtx: Ctx | undefined): Section['cases'] {
+  if (!baseCtx) return section.cases;
+  return section.cases.flatMap((c) =>
+    c.cpi ? [c, { name: `${c.name}${BEFORE}`, floor: c.floor, run: () => asBaseline(() => c.run(baseCtx)), target: (ms: number, m: Map<string, number>) => delta(ms, m.get(c.name)) }] : [c],
+  );
+}
+
+function delta(beforeMs: number, afterMs: number | undefined): { text: string; met: boolean } {
+  const d = (afterMs ?? beforeMs) - beforeMs;
+  return { text: `now ${d >= 0 ? '+' : ''}${d.toFixed(1)} ms (≤ +5)`, met: d <= 5 };
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -25,12 +53,14 @@ function median(xs: number[]): number {
 
 async function runSection(section: Section): Promise<Measurement[]> {
   const ctx = (await section.setup?.()) ?? {};
+  const baseCtx = BASELINE && section.cases.some((c) => c.cpi) ? await asBaseline(async () => (await section.setup?.()) ?? {}) : undefined;
+  const cases = withTwins(section, baseCtx);
   try {
-    const samples = new Map<string, number[]>(section.cases.map((c) => [c.name, []]));
+    const samples = new Map<string, number[]>(cases.map((c) => [c.name, []]));
     const runs = section.runs ?? RUNS;
-    for (const c of section.cases) await c.run(ctx); // warm-up
+    for (const c of cases) await c.run(ctx); // warm-up
     for (let i = 0; i < runs; i++) {
-      for (const c of section.cases) {
+      for (const c of cases) {
         const t = process.hrtime.bigint();
         await c.run(ctx);
         samples.get(c.name)!.push(Number(process.hrtime.bigint() - t) / 1e6);
@@ -39,7 +69,7 @@ async function runSection(section: Section): Promise<Measurement[]> {
     const medians = new Map([...samples].map(([k, v]) => [k, median(v)]));
     // One more run of each case under GNU time, outside the timed runs.
     const peaks = new Map<string, number>();
-    for (const c of section.cases) {
+    for (const c of cases) {
       memory.active = true;
       memory.peakKB = 0;
       try {
@@ -49,7 +79,7 @@ async function runSection(section: Section): Promise<Measurement[]> {
       }
       peaks.set(c.name, memory.peakKB / 1024);
     }
-    return section.cases.map((c) => {
+    return cases.map((c) => {
       const ms = medians.get(c.name)!;
       const floorMs = c.floor ? medians.get(c.floor) : undefined;
       const m: Measurement = { section: section.title, name: c.name, ms, runs, peakMb: peaks.get(c.name) };
@@ -67,6 +97,7 @@ async function runSection(section: Section): Promise<Measurement[]> {
     });
   } finally {
     await section.teardown?.(ctx);
+    if (baseCtx) await asBaseline(() => section.teardown?.(baseCtx));
   }
 }
 

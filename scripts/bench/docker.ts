@@ -11,9 +11,11 @@ import type { Ctx, Section } from './types';
 
 // Per run: the teardown removes what this run made, never another run's (on a shared engine).
 const LABEL = `io.bosh-container-cpi.bench.${process.pid}`;
-const SUBNET = `10.${SUBNETS.bench}.0`;
+/** Each setup (there are two per section in a before/after run) gets a subnet and network of its own. */
+let setups = 0;
 
 interface DockerBenchCtx extends Ctx {
+  subnet: string;
   config: string;
   stemcell: string;
   /** The stemcell's image file (create_stemcell's argument). */
@@ -32,14 +34,17 @@ async function dockerSetup(): Promise<DockerBenchCtx> {
   const config = writeConfig({ agent: { mbus: 'https://mbus:p@0.0.0.0:6868' }, privileged: false, state_dir: path.join(dir, 'state'), labels: { [LABEL]: 'true' }, stop_timeout_seconds: 10 }, dir);
   const sc = await buildStemcell({ init: 'runit' }, dir);
   const stemcell = cpi(req('create_stemcell', [sc.imagePath, sc.cloudProperties]), ['-configPath', config]) as string;
-  const network = `bosh-bench-${process.pid}`;
-  sh('docker', ['network', 'create', '--label', `${LABEL}=true`, '--subnet', `${SUBNET}.0/24`, '--gateway', `${SUBNET}.1`, network]);
-  const [vm] = cpi(req('create_vm', ['bench-agent', stemcell, {}, { default: net(2) }, [], {}]), ['-configPath', config]) as [string];
-  return { config, stemcell, image: sc.imagePath, network, vm, seq: 10 };
+  const n = setups++;
+  const subnet = `10.${SUBNETS.bench}.${n}`;
+  const network = `bosh-bench-${process.pid}-${n}`;
+  sh('docker', ['network', 'create', '--label', `${LABEL}=true`, '--subnet', `${subnet}.0/24`, '--gateway', `${subnet}.1`, network]);
+  const ctx: DockerBenchCtx = { subnet, config, stemcell, image: sc.imagePath, network, vm: '', seq: 10 };
+  [ctx.vm] = cpi(req('create_vm', ['bench-agent', stemcell, {}, { default: net(ctx, 2) }, [], {}]), ['-configPath', config]) as [string];
+  return ctx;
 }
 
-function net(host: number): Record<string, unknown> {
-  return manualNetwork(SUBNET, host, { cloud_properties: { name: `bosh-bench-${process.pid}` } });
+function net(ctx: DockerBenchCtx, host: number): Record<string, unknown> {
+  return manualNetwork(ctx.subnet, host, { cloud_properties: { name: ctx.network } });
 }
 
 async function dockerTeardown(c: Ctx): Promise<void> {
@@ -69,6 +74,7 @@ export const vmSection: Section = {
     { name: 'node -e 0', run: nodeBare },
     {
       name: 'has_vm',
+      cpi: true,
       floor: 'node -e 0',
       run: (c) => void cpi(req('has_vm', [(c as DockerBenchCtx).vm]), ['-configPath', (c as DockerBenchCtx).config]),
       target: (ms, m) => ({ text: '≤ node + 25 ms', met: ms <= (m.get('node -e 0') ?? 0) + 25 }),
@@ -83,7 +89,7 @@ export const vmSection: Section = {
         sh('docker', ['image', 'inspect', ctx.stemcell]);
         sh('docker', ['network', 'inspect', ctx.network]);
         sh('docker', ['volume', 'create', '--label', `${LABEL}=true`, vol]);
-        sh('docker', ['create', '--name', name, '--label', `${LABEL}=true`, '--label', `bosh.cpi.vm-cid=${name}`, '--network', ctx.network, '--ip', `${SUBNET}.${nextHost(ctx)}`, '--mount', `type=volume,source=${vol},target=/var/vcap/data`, '--entrypoint', '/bin/sh', ctx.stemcell, '-c', 'exec env -i "$1"', 'x', '/usr/sbin/runsvdir-start']);
+        sh('docker', ['create', '--name', name, '--label', `${LABEL}=true`, '--label', `bosh.cpi.vm-cid=${name}`, '--network', ctx.network, '--ip', `${ctx.subnet}.${nextHost(ctx)}`, '--mount', `type=volume,source=${vol},target=/var/vcap/data`, '--entrypoint', '/bin/sh', ctx.stemcell, '-c', 'exec env -i "$1"', 'x', '/usr/sbin/runsvdir-start']);
         sh('docker', ['start', name]);
         sh('docker', ['inspect', name]);
         sh('docker', ['ps', '-a', '-q', '--filter', `label=bosh.cpi.vm-cid=${name}`]);
@@ -100,7 +106,7 @@ export const vmSection: Section = {
       run: (c) => {
         const ctx = c as DockerBenchCtx;
         const name = `bench-min-${process.pid}-${ctx.seq}`;
-        sh('docker', ['create', '--name', name, '--label', `${LABEL}=true`, '--network', ctx.network, '--ip', `${SUBNET}.${nextHost(ctx)}`, '--entrypoint', '/bin/sh', ctx.stemcell, '-c', 'exec env -i "$1"', 'x', '/usr/sbin/runsvdir-start']);
+        sh('docker', ['create', '--name', name, '--label', `${LABEL}=true`, '--network', ctx.network, '--ip', `${ctx.subnet}.${nextHost(ctx)}`, '--entrypoint', '/bin/sh', ctx.stemcell, '-c', 'exec env -i "$1"', 'x', '/usr/sbin/runsvdir-start']);
         sh('docker', ['start', name]);
         sh('docker', ['stop', '-t', '10', name]);
         sh('docker', ['rm', '-f', '-v', name]);
@@ -108,10 +114,11 @@ export const vmSection: Section = {
     },
     {
       name: 'create_vm + delete_vm',
+      cpi: true,
       floor: 'docker CLI: the same 13 operations',
       run: (c) => {
         const ctx = c as DockerBenchCtx;
-        const [cid] = cpi(req('create_vm', ['bench', ctx.stemcell, {}, { default: net(nextHost(ctx)) }, [], {}]), ['-configPath', ctx.config]) as [string];
+        const [cid] = cpi(req('create_vm', ['bench', ctx.stemcell, {}, { default: net(ctx, nextHost(ctx)) }, [], {}]), ['-configPath', ctx.config]) as [string];
         cpi(req('delete_vm', [cid]), ['-configPath', ctx.config]);
       },
       target: (ms, m) => ({ text: '≤ 1.1× docker CLI', met: ms <= 1.1 * (m.get('docker CLI: the same 13 operations') ?? 0) }),
@@ -152,6 +159,7 @@ export const diskSection: Section = {
     },
     {
       name: 'attach_disk + detach_disk',
+      cpi: true,
       floor: 'docker restart ×2 (the recreate floor)',
       run: (c) => {
         const ctx = c as DiskBenchCtx;
@@ -174,11 +182,13 @@ export const methodsSection: Section = {
     { name: 'node -e 0', run: nodeBare },
     {
       name: 'get_disks',
+      cpi: true,
       floor: 'node -e 0',
       run: (c) => void cpi(req('get_disks', [(c as DockerBenchCtx).vm]), ['-configPath', (c as DockerBenchCtx).config]),
     },
     {
       name: 'set_vm_metadata',
+      cpi: true,
       floor: 'node -e 0',
       run: (c) => void cpi(req('set_vm_metadata', [(c as DockerBenchCtx).vm, { deployment: 'bench', job: 'web', index: String((c as DockerBenchCtx).seq++ % 3) }]), ['-configPath', (c as DockerBenchCtx).config]),
     },
@@ -195,6 +205,7 @@ export const methodsSection: Section = {
     },
     {
       name: 'create_disk + delete_disk',
+      cpi: true,
       floor: 'docker CLI: volume create, mkfs.ext4, rm',
       run: (c) => {
         const ctx = c as DockerBenchCtx;
@@ -212,6 +223,7 @@ export const methodsSection: Section = {
     },
     {
       name: 'create_stemcell + delete_stemcell',
+      cpi: true,
       floor: 'docker CLI: import + rmi',
       run: (c) => {
         const ctx = c as DockerBenchCtx;

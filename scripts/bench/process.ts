@@ -9,6 +9,8 @@ import * as path from 'node:path';
 import { CPI } from '../../tests/helpers/cpi';
 
 export const memory = { active: false, peakKB: 0 };
+/** Which bin/cpi the CPI cases run: this checkout's, or (BENCH_BASELINE) another's for a before/after run. */
+export const binary = { cpi: CPI };
 const rssFile = path.join(os.tmpdir(), `cpi-bench-rss-${process.pid}`);
 
 function spawn(cmd: string, args: string[], input?: string) {
@@ -20,7 +22,7 @@ function spawn(cmd: string, args: string[], input?: string) {
 }
 
 export function cpi(request: unknown, args: string[] = [], expectError = false): unknown {
-  const r = spawn(CPI, args, typeof request === 'string' ? request : JSON.stringify(request));
+  const r = spawn(binary.cpi, args, typeof request === 'string' ? request : JSON.stringify(request));
   if (r.status !== 0) throw new Error(`bin/cpi exited ${r.status}: ${r.stderr}`);
   const res = JSON.parse(r.stdout) as { result: unknown; error: { type: string; message: string } | null };
   if (!expectError && res.error) throw new Error(`${JSON.stringify(request).slice(0, 80)} failed: ${res.error.type} ${res.error.message}`);

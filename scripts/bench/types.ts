@@ -6,6 +6,8 @@ export interface Case {
   /** The case whose median this one is compared with. */
   floor?: string;
   run(ctx: Ctx): void | Promise<void>;
+  /** A CPI call: with BENCH_BASELINE it is also run through the baseline checkout's bin/cpi. */
+  cpi?: boolean;
   target?(ms: number, medians: Map<string, number>): { text: string; met: boolean };
 }
 

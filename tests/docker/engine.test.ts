@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { EngineClient, EngineError, negotiateVersion } from '../../src/docker/engine/client';
 import { createLogSession } from '../../src/log/logger';
+import { FakeEngine } from '../helpers/fake-engine';
 import { buildStemcell } from '../helpers/stemcell';
 import { cleanupLabelled, docker, requireDocker, TEST_LABEL, testRunId } from '../helpers/docker';
 
@@ -27,17 +28,30 @@ describe('Engine API version', () => {
     expect(negotiateVersion('1.60', '1.50')).toBe('1.50'); // a future engine that dropped 1.47
   });
 
-  it('negotiates with the local engine from its ping\'s Api-Version header and uses the result', async () => {
-    const engineVersion = await docker('version', '--format', '{{.Server.APIVersion}}');
+  it('speaks API 1.41 without a round trip to negotiate, to the local engine (Docker 20.10) as to any that accepts it', async () => {
     const c = docker_('unix:///var/run/docker.sock');
-    expect(await c.apiVersion()).toBe(negotiateVersion(engineVersion, '1.12'));
+    expect(c.apiVersion).toBe('1.41');
     const info = await c.request<{ ID: string }>('GET', '/info');
     expect(typeof info.ID).toBe('string');
+    expect(c.apiVersion).toBe('1.41');
+  });
+
+  it('negotiates with an engine that refuses 1.41 (Docker 29) from its ping and repeats the request', async () => {
+    const fake = new FakeEngine('modern');
+    await fake.listen();
+    try {
+      const c = docker_(fake.host);
+      expect(await c.request('GET', '/containers/json')).toEqual([expect.objectContaining({ Id: '0123456789abcdef' })]);
+      expect(c.apiVersion).toBe('1.47');
+      expect(fake.seen).toEqual(['GET /v1.41/containers/json', 'GET /v1.47/containers/json']);
+    } finally {
+      await fake.close();
+    }
   });
 
   it('uses a pinned version without asking', async () => {
     const c = docker_('unix:///var/run/docker.sock', '1.41');
-    expect(await c.apiVersion()).toBe('1.41');
+    expect(c.apiVersion).toBe('1.41');
     await expect(c.request('GET', '/containers/json')).resolves.toBeInstanceOf(Array);
   });
 
@@ -50,11 +64,11 @@ describe('Engine API version', () => {
   });
 
   it('reports an unreachable engine as a retryable CloudError naming it', async () => {
-    const e = (await docker_('unix:///nonexistent/docker.sock').apiVersion().catch((x: unknown) => x)) as { boshType: string; message: string; okToRetry: boolean };
+    const e = (await docker_('unix:///nonexistent/docker.sock').request('GET', '/_ping').catch((x: unknown) => x)) as { boshType: string; message: string; okToRetry: boolean };
     expect(e.boshType).toBe('Bosh::Clouds::CloudError');
     expect(e.message).toBe('the Docker engine at unix:///nonexistent/docker.sock is not reachable: no socket at /nonexistent/docker.sock (ENOENT); is dockerd running?');
     expect(e.okToRetry).toBe(true);
-    const tcp = (await docker_('tcp://127.0.0.1:1').apiVersion().catch((x: unknown) => x)) as { message: string; okToRetry: boolean };
+    const tcp = (await docker_('tcp://127.0.0.1:1').request('GET', '/_ping').catch((x: unknown) => x)) as { message: string; okToRetry: boolean };
     expect(tcp.message).toContain('the Docker engine at 127.0.0.1:1 is not reachable: connection refused (ECONNREFUSED)');
     expect(tcp.okToRetry).toBe(true);
   });

@@ -8,13 +8,16 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-/** drip: a byte every 300 ms, never idle for a second yet never done within seconds. */
-export type Misbehaviour = 'silent' | 'half-then-stall' | 'drip' | 'close-mid-body' | 'short-body' | 'garbage';
+/**
+ * drip: a byte every 300 ms, never idle for a second yet never done within seconds.
+ * modern: a well-behaved engine that refuses API versions below 1.44 (Docker 29).
+ */
+export type Misbehaviour = 'silent' | 'half-then-stall' | 'drip' | 'close-mid-body' | 'short-body' | 'garbage' | 'modern';
 
 const BODY = '[{"Id":"0123456789abcdef","Names":["/x"],"Labels":{}}]';
 
-function head(status: string, length: number): string {
-  return `HTTP/1.1 ${status}\r\nApi-Version: 1.41\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`;
+function head(status: string, length: number, api = '1.41'): string {
+  return `HTTP/1.1 ${status}\r\nApi-Version: ${api}\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`;
 }
 
 /** What the fake does with a request after the ping. */
@@ -56,8 +59,14 @@ export class FakeEngine {
           const line = buf.slice(0, buf.indexOf('\r\n'));
           buf = buf.slice(end + 4);
           const [method, url] = line.split(' ');
-          if (url === '/_ping') sock.write(head('200 OK', 2) + 'OK');
-          else {
+          if (url === '/_ping') sock.write(head('200 OK', 2, how === 'modern' ? '1.52' : '1.41') + 'OK');
+          else if (how === 'modern') {
+            // Docker 29: API 1.44 and newer only.
+            this.seen.push(`${method} ${url}`);
+            const old = /^\/v1\.(4[0-3]|[0-3]\d)\//.test(url ?? '');
+            const body = old ? '{"message":"client version 1.41 is too old. Minimum supported API version is 1.44, please upgrade your client to a newer version"}' : BODY;
+            sock.write(head(old ? '400 Bad Request' : '200 OK', body.length, '1.52') + body);
+          } else {
             this.seen.push(`${method} ${url}`);
             misbehave(sock, how, this.timers);
           }

@@ -98,7 +98,10 @@ export async function readText(res: Readable): Promise<string> {
 export class EngineClient {
   readonly endpoint: Endpoint;
   private readonly agent: http.Agent | undefined;
-  private version: string | undefined;
+  /** The version in request paths: pinned, negotiated, or (until an engine refuses it) the oldest supported. */
+  private version: string;
+  /** Whether the engine accepted `version` (pinned, negotiated, or an answer seen). */
+  private confirmed: boolean;
   private versionProbe: Promise<string> | undefined;
 
   constructor(
@@ -106,7 +109,10 @@ export class EngineClient {
     private readonly log: Logger,
   ) {
     this.endpoint = parseEndpoint(config);
-    this.version = config.api_version ?? undefined;
+    // Every engine from Docker 20.10 to 28 accepts API 1.41, so calls start with it and spend no
+    // round trip on negotiating; an engine that refuses it (Docker 29 and later want 1.44) is asked.
+    this.version = config.api_version ?? MIN_API_VERSION;
+    this.confirmed = !!config.api_version;
     const tls = config.tls;
     // Unix sockets go through node's global agent (keep-alive); TLS needs an agent with the
     // client certificate. https is loaded only for TLS endpoints: it costs several milliseconds.
@@ -130,12 +136,18 @@ export class EngineClient {
     return { connectMs: c.connect_timeout_seconds * 1000, idleMs: (kind === 'helper' ? overall : idle) + extraMs, overallMs: overall + extraMs };
   }
 
+  /** The Engine API version requests use now (see the constructor). */
+  get apiVersion(): string {
+    return this.version;
+  }
+
   /**
-   * The negotiated (or pinned) Engine API version. Every engine answer carries its API version in
-   * a header, so an unversioned ping (the cheapest request there is) negotiates; once per process.
+   * Negotiates once per process (before an upload, which cannot be repeated after a refusal).
+   * It asks an unversioned ping, the cheapest request there is: every engine answer carries its
+   * API version in a header.
    */
-  apiVersion(): Promise<string> {
-    if (this.version) return Promise.resolve(this.version);
+  private confirmedVersion(): Promise<string> {
+    if (this.confirmed) return Promise.resolve(this.version);
     this.versionProbe ??= this.negotiate().catch((e: unknown) => {
       this.versionProbe = undefined;
       throw e;
@@ -157,6 +169,7 @@ export class EngineClient {
       throw new CloudError(`the Docker engine at ${this.endpoint.display} speaks API ${max}; the CPI needs ${MIN_API_VERSION} (Docker 20.10) or newer`);
     }
     this.version = negotiateVersion(max, body?.MinAPIVersion);
+    this.confirmed = true;
     this.log.debug('negotiated Docker Engine API version', { engine: max, min: body?.MinAPIVersion, using: this.version });
     return this.version;
   }
@@ -165,24 +178,43 @@ export class EngineClient {
   async request<T = unknown>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
     const op: Operation = { method, path, kind: opts.kind ?? 'api' };
     const attempt = async () => {
-      const res = await this.send(op, `/v${await this.apiVersion()}${path}${encodeQuery(opts.query)}`, opts);
+      const res = await this.send(op, `/v${await this.versionFor(opts)}${path}${encodeQuery(opts.query)}`, opts);
       return decodeBody(await this.readOrFail(res, op), res.headers['content-type']) as T;
     };
     try {
       return await attempt();
     } catch (e) {
-      // An engine replaced by an older one during this process refuses the negotiated version.
-      if (isReadable(opts.body) || this.config.api_version || !isVersionRefusal(e)) throw e;
-      this.version = undefined;
-      this.versionProbe = this.negotiate(true);
+      if (!this.refused(e, opts)) throw e;
+      await this.versionProbe;
       return attempt();
     }
+  }
+
+  /** Uploads negotiate first: a refused upload cannot be sent again. */
+  private versionFor(opts: RequestOptions): Promise<string> {
+    return isReadable(opts.body) ? this.confirmedVersion() : Promise.resolve(this.version);
+  }
+
+  /** The engine refused the version in the path: negotiate, and say whether to try again. */
+  private refused(e: unknown, opts: RequestOptions): boolean {
+    if (isReadable(opts.body) || this.config.api_version || !isVersionRefusal(e)) return false;
+    this.confirmed = false;
+    this.versionProbe = this.negotiate();
+    return true;
   }
 
   /** A versioned request whose successful response is handed over as a stream, still bounded. */
   async stream(method: string, path: string, opts: RequestOptions = {}): Promise<http.IncomingMessage> {
     const op: Operation = { method, path, kind: opts.kind ?? 'api' };
-    const res = await this.send(op, `/v${await this.apiVersion()}${path}${encodeQuery(opts.query)}`, opts);
+    let res: http.IncomingMessage;
+    try {
+      res = await this.send(op, `/v${await this.versionFor(opts)}${path}${encodeQuery(opts.query)}`, opts);
+      if ((res.statusCode ?? 0) === 400) await this.readOrFail(res, op);
+    } catch (e) {
+      if (!this.refused(e, opts)) throw e;
+      await this.versionProbe;
+      res = await this.send(op, `/v${this.version}${path}${encodeQuery(opts.query)}`, opts);
+    }
     if (res.statusCode !== undefined && res.statusCode >= 200 && res.statusCode < 300) return res;
     await this.readOrFail(res, op);
     throw new CloudError(`the Docker engine at ${this.endpoint.display} answered ${method} ${path} with status ${res.statusCode}`);

@@ -213,10 +213,13 @@ async function attempt(ctx: DockerContext, input: CreateVmInput, p: Prepared): P
     if (bind) await store.create(place, settings, 'bind');
 
     const plans = p.plans.map((x) => ({ ...x }));
-    const volume = await makeStorageAndNetworks(ctx, place, p, plans, undo);
-    // The persistent-disk directory, and with it the VM's disk mode (see disk/vm-dir.ts).
+    // The persistent-disk directory, and with it the VM's disk mode (see disk/vm-dir.ts): host
+    // work (a mount(8) run), side by side with the engine's.
     undo.push("release the VM's host mounts", () => releaseVmMounts([place.dir]));
-    const disks = bind ? await prepareDiskDir(place.diskDir as string, true) : { mode: 'recreate' as const, mounts: [] };
+    const [volume, disks] = await settleAll([
+      makeStorageAndNetworks(ctx, place, p, plans, undo),
+      bind ? prepareDiskDir(place.diskDir as string, true) : Promise.resolve({ mode: 'recreate' as const, mounts: [] }),
+    ]);
     const layout: Layout = { disks, plans, ephemeral: await sizedEphemeral(ctx, place, volume.Mountpoint, p.props.ephemeralDiskMiB, disks.mode) };
 
     const { id, delivery } = await createWithDelivery(ctx, input, p, place, layout);

@@ -63,12 +63,17 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function verifyBoot(ctx: DockerContext, cid: string, id: string, plan: StartPlan, startedAt: number): Promise<ContainerInspect> {
   const settleMs = ctx.config.start_settle_seconds * 1000;
   const deadline = startedAt + Math.max(settleMs, 1000) + ctx.config.docker.request_timeout_seconds * 1000;
+  let bootedAt: number | undefined;
   for (let wait = 2; ; wait = Math.min(wait * 2, 50)) {
     const c = await inspectContainer(ctx, id);
     if (!c) throw new VMCreationFailed(`VM ${cid}'s container vanished right after it started`);
     if (!c.State?.Running) throw await stopped(ctx, cid, c, plan);
     const booted = plan.mode === 'command' || pastPreamble(await pid1Command(ctx, c));
-    if (booted && Date.now() - startedAt >= settleMs) return c;
+    if (booted && !bootedAt) bootedAt = Date.now();
+    if (booted && Date.now() - startedAt >= settleMs) {
+      ctx.log.debug('VM booted', { cid, init_ms: (bootedAt as number) - startedAt, started_at: c.State.StartedAt, verified_ms: Date.now() - startedAt });
+      return c;
+    }
     if (Date.now() > deadline) throw new VMCreationFailed(`VM ${cid}'s container did not get past its start script to ${plan.program ?? 'its command'} in time`, true);
     await sleep(booted ? Math.max(1, settleMs - (Date.now() - startedAt)) : wait);
   }
