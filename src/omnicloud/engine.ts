@@ -217,7 +217,7 @@ export class Engine {
     const t = step.target;
     if (t.kind === 'command') {
       const cmd = renderCommand(t.command, scope, where);
-      const env = { ...this.baseEnv(p), ...this.renderEnv(step.env, scope, where) };
+      const env = { ...this.baseEnv(p), ...this.renderEnv(step.env, scope, where), ...cmd.env };
       if (this.opts.log.isLevelEnabled('debug')) {
         this.opts.log.debug(`omnicloud: ${where}: running ${cmd.file}`, { argv: [cmd.file, ...cmd.args].map((x) => secrets.scrub(x)), shell: cmd.shell, timeout_seconds: timeoutS });
       }

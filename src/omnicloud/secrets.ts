@@ -2,11 +2,10 @@
  * Secret parameters and their values. A parameter is secret when a provider or action lists it in
  * `secret_params` or when its name says so (password, passphrase, secret, token, api_key,
  * access_key, private_key, credential…). Secret values — and the forms they take once encoded for a
- * URL, a JSON body or a shell — are replaced by `<redacted>` in every message, error detail, log
+ * URL or a JSON body — are replaced by `<redacted>` in every message, error detail, log
  * line and raw output this engine shows.
  */
 import { redact, REDACTED, redactString } from '../log/redact';
-import { shQuote } from './template/shell';
 
 // agent_settings carries the mbus URL with its password and env.bosh.mbus.cert.
 const SECRET_NAME = /(pass(word|wd|phrase)?|secret|token|api_?key|access_?key|private_?key|credential|bearer|session_?key|agent_settings)/i;
@@ -33,7 +32,7 @@ export class Secrets {
     if (typeof v === 'number') v = String(v);
     if (typeof v === 'string') {
       if (v.length < MIN_LENGTH) return;
-      for (const form of [v, encodeURIComponent(v), JSON.stringify(v).slice(1, -1), shQuote(v).slice(1, -1)]) this.values.add(form);
+      for (const form of [v, encodeURIComponent(v), JSON.stringify(v).slice(1, -1)]) this.values.add(form);
       this.ordered = undefined;
     } else if (Array.isArray(v)) v.forEach((x) => this.addValue(x));
     else if (v && typeof v === 'object') Object.values(v).forEach((x) => this.addValue(x));

@@ -90,14 +90,14 @@ describe('hooks', () => {
 
   it('run in order pre_delete, pre_exec, main, post_exec, each seeing earlier outputs', async () => {
     const p = single({
-      command: `sh -c 'echo main-$1 >> "$2"; echo id=m-42' sh {steps.first.id} {log}`,
+      command: `sh -c 'echo "main-$1" >> "$2"; echo id=m-42' sh {steps.first.id} {log}`,
       params: ['log'],
       parse_rules: { type: 'object', patterns: { id: { regex: 'id=(\\S+)' } } },
       pre_delete: [rec('pre_delete')],
       pre_exec: [
         { name: 'first', command: `sh -c 'echo pre_exec >> "$1"; echo id=p-1' sh {log}`, parse_rules: { type: 'object', patterns: { id: { regex: 'id=(\\S+)' } } } },
       ],
-      post_exec: [{ command: `sh -c 'echo post-$1-$2 >> "$3"' sh {result.id} {steps.main.id} {log}` }],
+      post_exec: [{ command: `sh -c 'echo "post-$1-$2" >> "$3"' sh {result.id} {steps.main.id} {log}` }],
     });
     const r = await engine([p]).run('t', 'a', { log });
     expect(read()).toEqual(['pre_delete', 'pre_exec', 'main-p-1', 'post-m-42-m-42']);
@@ -124,8 +124,8 @@ describe('hooks', () => {
           params: ['log'],
           pre_exec: [{ name: 'made', command: 'echo id=r-1', parse_rules: { type: 'object', patterns: { id: { regex: 'id=(\\S+)' } } } }],
           post_exec: [
-            { command: `sh -c 'echo cleanup-$1 >> "$2"' sh {steps.made.id} {log}`, always: true },
-            { command: `sh -c 'echo never-$1 >> "$2"' sh {result.x} {log}`, always: true },
+            { command: `sh -c 'echo "cleanup-$1" >> "$2"' sh {steps.made.id} {log}`, always: true },
+            { command: `sh -c 'echo "never-$1" >> "$2"' sh {result.x} {log}`, always: true },
             { command: 'false', always: true },
           ],
         },

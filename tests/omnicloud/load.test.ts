@@ -102,7 +102,12 @@ describe('refused files name the JSON path and the problem', () => {
 
   it('templates that cannot run safely, and placeholders that are not declared', () => {
     expect(problems(minimal({ command: 'echo {x} {y}', params: ['x'] }))).toEqual(['actions.a.command: placeholder {y} is not declared in params']);
-    expect(problems(minimal({ command: "sh -c 'echo `{x}`'", params: ['x'] }))).toEqual(['actions.a.command: placeholder {x} inside backticks (use $(…)) cannot be quoted safely']);
+    expect(problems(minimal({ command: "echo `{x}` | cat", params: ['x'] }))).toEqual([
+      'actions.a.command: placeholder {x} is expanded unquoted: it is split into several arguments and globbed (safe rewrite: quote it: "$1"); placeholder {x} is inside backticks, whose text the shell reads again (safe rewrite: use $(…) instead of backticks)',
+    ]);
+    expect(problems(minimal({ command: "sh -c 'echo {x}'", params: ['x'] }))).toEqual([
+      `actions.a.command: placeholder {x} is in the code argument of sh (a shell), which runs it as code (safe rewrite: pass it as a positional parameter and quote it in the code: sh -c '… "$1" …' sh {x})`,
+    ]);
     expect(problems(minimal({ target: { Endpoint: { url: '{u}/x/{id}', method: 'Get' } }, params: ['u'] }))).toEqual(['actions.a.target: placeholder {id} is not declared in params']);
     expect(problems(minimal({ command: 'echo', post_exec: [{ command: 'echo {steps.later.id}' }] }))).toEqual(["actions.a.post_exec[0].command: placeholder {steps.later.id} refers to step 'later', which does not run before this one"]);
     expect(problems(minimal({ command: 'echo {result.id}' }))).toEqual(['actions.a.command: placeholder {result.id} is only available in post_exec steps']);

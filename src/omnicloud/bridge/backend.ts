@@ -45,7 +45,7 @@ function loadProvider(call: CallContext): { provider: Provider; providers: Map<s
   const dir = cfg.providers_dir ?? shippedProvidersDir();
   let loaded;
   try {
-    loaded = loadNamedProvider(dir, cfg.provider);
+    loaded = loadNamedProvider(dir, cfg.provider, { cacheDir: path.join(call.config.state_dir, 'omnicloud', 'cache') });
   } catch (e) {
     if (e instanceof ProviderLoadError) throw new CpiError(`omnicloud.providers_dir ${e.message}`);
     throw e;

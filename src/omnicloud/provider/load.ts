@@ -16,7 +16,8 @@ import type { JsonField } from '../parse/json';
 import { compileRegex, groupCount, splitInlineFlags } from '../parse/regex';
 import type { CompiledPattern, CompiledRules, Fields } from '../parse/rules';
 import { statusMapping } from '../status';
-import { commandPlaceholders, compileCommand } from '../template/command';
+import { commandPlaceholders, compileCommand, type ShellAnalyser } from '../template/command';
+import { CachedAnalyser } from '../template/analysis-cache';
 import { compileEndpoint, endpointPlaceholders } from '../template/endpoint';
 import { parseTemplate } from '../template/placeholders';
 import { TemplateSyntaxError } from '../template/shell';
@@ -26,6 +27,7 @@ import type { CompiledAction, CompiledStep, CompiledTarget, Phase, Provider } fr
 import { HTTP_METHODS, Provider as ProviderSchema, type Action, type ParseRules, type Pattern, type ProviderFile, type Step } from './schema';
 
 class Problems {
+  constructor(readonly analyser: ShellAnalyser) {}
   readonly list: string[] = [];
   readonly warnings: string[] = [];
   add(where: string, what: string): void {
@@ -126,14 +128,14 @@ function compileTarget(s: RawStep, where: string, pr: Problems): CompiledTarget 
     return undefined;
   }
   if (s.command !== undefined) {
-    const command = pr.try(`${where}.command`, () => compileCommand(s.command as string));
+    const command = pr.try(`${where}.command`, () => compileCommand(s.command as string, {}, pr.analyser));
     return command && { kind: 'command', command };
   }
   const t = s.target as NonNullable<RawStep['target']>;
   if (t.Command !== undefined) {
     const spec = typeof t.Command === 'string' ? { command: t.Command } : t.Command;
     const opts = typeof t.Command === 'string' || t.Command.shell === undefined ? {} : { shell: t.Command.shell };
-    const command = pr.try(`${where}.target.Command`, () => compileCommand(spec.command, opts));
+    const command = pr.try(`${where}.target.Command`, () => compileCommand(spec.command, opts, pr.analyser));
     return command && { kind: 'command', command };
   }
   const ep = t.Endpoint as NonNullable<typeof t.Endpoint>;
@@ -275,11 +277,17 @@ function compileAction(name: string, a: Action, pr: Problems): CompiledAction | 
   return out;
 }
 
-export function compileProvider(raw: unknown, file: string, digest: string): Provider {
+export interface LoadOptions {
+  /** Where the shell analysis of provider files is cached (analysis-cache.ts); none: analyse every time. */
+  cacheDir?: string;
+}
+
+export function compileProvider(raw: unknown, file: string, digest: string, opts: LoadOptions = {}): Provider {
   const parsed = ProviderSchema.safeParse(raw);
   if (!parsed.success) throw new ProviderLoadError(file, providerProblems(parsed.error.issues, raw));
   const p: ProviderFile = parsed.data;
-  const pr = new Problems();
+  const analyser = CachedAnalyser.forFile(opts.cacheDir, digest);
+  const pr = new Problems(analyser);
   const actions = new Map<string, CompiledAction>();
   for (const [name, a] of Object.entries(p.actions)) {
     const c = compileAction(name, a, pr);
@@ -292,6 +300,7 @@ export function compileProvider(raw: unknown, file: string, digest: string): Pro
   const versions = Object.entries(p.validation?.version_requirements ?? {});
   for (const [cmd, range] of versions) if (validRange(range) === null) pr.add(`validation.version_requirements.${cmd}`, 'is not a valid semver range');
   const paramPatterns = compilePatterns(p.param_patterns, 'param_patterns', pr);
+  analyser.save();
   if (pr.list.length) throw new ProviderLoadError(file, pr.list);
 
   const provider: Provider = {
@@ -332,13 +341,13 @@ function readProviderFile(file: string): { text: string; raw: unknown } {
   }
 }
 
-function compileText(text: string, raw: unknown, file: string): Provider {
-  return compileProvider(raw, file, createHash('sha256').update(text).digest('hex'));
+function compileText(text: string, raw: unknown, file: string, opts: LoadOptions): Provider {
+  return compileProvider(raw, file, createHash('sha256').update(text).digest('hex'), opts);
 }
 
-export function loadProviderFile(file: string): Provider {
+export function loadProviderFile(file: string, opts: LoadOptions = {}): Provider {
   const { text, raw } = readProviderFile(file);
-  return compileText(text, raw, file);
+  return compileText(text, raw, file, opts);
 }
 
 export interface LoadResult {
@@ -361,13 +370,13 @@ function providerFiles(dir: string): string[] {
   }
 }
 
-export function loadProviderDir(dir: string): LoadResult {
+export function loadProviderDir(dir: string, opts: LoadOptions = {}): LoadResult {
   const providers = new Map<string, Provider>();
   const errors: ProviderLoadError[] = [];
   for (const file of providerFiles(dir)) {
     try {
       if (!fs.statSync(file).isFile()) continue;
-      const p = loadProviderFile(file);
+      const p = loadProviderFile(file, opts);
       const first = providers.get(p.name);
       if (first) {
         errors.push(new ProviderLoadError(file, [`name: provider name '${p.name}' is already defined by ${path.basename(first.file)}`]));
@@ -389,18 +398,18 @@ export function loadProviderDir(dir: string): LoadResult {
  * that name but not compiling). When no file provides the name, this is loadProviderDir's result,
  * so the caller can say what the directory does hold.
  */
-export function loadNamedProvider(dir: string, name: string): LoadResult {
+export function loadNamedProvider(dir: string, name: string, opts: LoadOptions = {}): LoadResult {
   const errors: ProviderLoadError[] = [];
   for (const file of providerFiles(dir)) {
     try {
       if (!fs.statSync(file).isFile()) continue;
       const { text, raw } = readProviderFile(file);
       if (raw === null || typeof raw !== 'object' || (raw as { name?: unknown }).name !== name) continue;
-      return { dir, providers: new Map([[name, compileText(text, raw, file)]]), errors };
+      return { dir, providers: new Map([[name, compileText(text, raw, file, opts)]]), errors };
     } catch (e) {
       if (e instanceof ProviderLoadError) errors.push(e);
       else throw e;
     }
   }
-  return loadProviderDir(dir);
+  return loadProviderDir(dir, opts);
 }
