@@ -165,6 +165,9 @@ export class Engine {
   }
 
   private async runSteps(p: Provider, a: CompiledAction, params: Record<string, unknown>, secrets: Secrets, declared: ReadonlySet<string>): Promise<RunResult> {
+    // One deadline for the whole action: hooks, the main target and parsing.
+    const actionS = a.main.timeoutS ?? p.timeoutS ?? this.opts.timeoutSeconds;
+    const deadline = Date.now() + actionS * 1000;
     const outputs: Record<string, unknown> = {};
     const trace: StepTrace[] = [];
     let failure: unknown;
@@ -180,7 +183,7 @@ export class Engine {
       const scope: Scope = { params: { ...step.defaults, ...params }, steps: outputs };
       if (step.phase === 'post_exec') scope.result = result;
       try {
-        const out = await this.runStep(p, a, step, scope, secrets);
+        const out = await this.runStep(p, a, step, scope, secrets, { deadline, actionS });
         outputs[step.name] = out.parsed;
         secrets.addFromResult(out.parsed, declared);
         if (step.phase === 'main') {
@@ -207,9 +210,12 @@ export class Engine {
     return step.phase === 'main' ? `${p.name}.${a.name}` : `${p.name}.${a.name} (${step.path})`;
   }
 
-  private async runStep(p: Provider, a: CompiledAction, step: CompiledStep, scope: Scope, secrets: Secrets): Promise<{ parsed: unknown; raw: string }> {
+  private async runStep(p: Provider, a: CompiledAction, step: CompiledStep, scope: Scope, secrets: Secrets, limit: { deadline: number; actionS: number }): Promise<{ parsed: unknown; raw: string }> {
     const where = this.where(p, a, step);
-    const timeoutS = step.timeoutS ?? p.timeoutS ?? this.opts.timeoutSeconds;
+    const left = (limit.deadline - Date.now()) / 1000;
+    const late = () => new OmniError('TimeoutError', `${where}: the action did not finish within its ${limit.actionS} s`, { provider: p.name, action: a.name, timeout_seconds: limit.actionS });
+    if (left <= 0) throw late();
+    const timeoutS = Math.min(step.phase === 'main' ? left : (step.timeoutS ?? left), left);
     const maxOut = a.maxOutputBytes ?? this.opts.maxOutputBytes;
     const rules: CompiledErrorRule[] = [...step.errorRules, ...(step.phase === 'main' ? [] : a.main.errorRules), ...p.errorRules];
     const base = { provider: p.name, action: a.name, ...(step.phase === 'main' ? {} : { step: step.path }) };
@@ -297,6 +303,7 @@ export class Engine {
       }
       throw e;
     }
+    if (Date.now() > limit.deadline) throw late();
     if (p.status) {
       const s = applyStatusMap(p.status, parsed);
       parsed = s.result;
