@@ -61,7 +61,9 @@ describe('running commands', () => {
       env: { FROM_CONFIG: 'c' },
     });
     const lines = String((await e.run('t', 'a', { v: 'x y' })).result).split('\n').filter((l) => !/^(PWD|SHLVL|_)=/.test(l)).sort();
-    expect(lines).toEqual(['DOCKER_HOST=unix:///x.sock', 'FROM_CONFIG=c', 'FROM_PROVIDER=p', 'FROM_STEP=step-x y', 'HOME=/home/x', 'LANG=C', 'LC_ALL=C', `PATH=${process.env['PATH']}`]);
+    // OMNI_RUN tags the run's processes (process.ts: how a deadline finds them all).
+    expect(lines.filter((l) => l.startsWith('OMNI_RUN='))).toHaveLength(1);
+    expect(lines.filter((l) => !l.startsWith('OMNI_RUN='))).toEqual(['DOCKER_HOST=unix:///x.sock', 'FROM_CONFIG=c', 'FROM_PROVIDER=p', 'FROM_STEP=step-x y', 'HOME=/home/x', 'LANG=C', 'LC_ALL=C', `PATH=${process.env['PATH']}`]);
   });
 
   it('refuses missing values and values that fail param_patterns, without showing them', async () => {
