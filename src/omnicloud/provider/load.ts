@@ -13,7 +13,8 @@ import { parseJson } from '../../runtime/json';
 import { compileErrorRule } from '../classify';
 import { ProviderLoadError } from '../errors';
 import type { JsonField } from '../parse/json';
-import { compileRegex, groupCount, splitInlineFlags } from '../parse/regex';
+import { LinearRegex } from '../parse/linear';
+import { compileRegex, splitInlineFlags } from '../parse/regex';
 import type { CompiledPattern, CompiledRules, Fields } from '../parse/rules';
 import { statusMapping } from '../status';
 import { commandPlaceholders, compileCommand, type ShellAnalyser } from '../template/command';
@@ -56,6 +57,9 @@ function compilePattern(p: Pattern & { match_value?: string }, declared: Readonl
   if (regex.fixed) {
     const groups = regex.groups;
     if (typeof p.group === 'number' && p.group > groups) pr.add(`${where}.group`, `is ${p.group} but the regex has ${groups} capture group(s)`);
+    // With several groups the default (group 1) is a guess: the seed's `Disk-(\d+)-Size` beside a
+    // second group silently returned the index.
+    if (p.group === undefined && groups > 1) pr.add(`${where}.group`, `the regex has ${groups} capture groups: say which one holds the value (group: 1, 2, … or a group name)`);
     if (p.transform === 'boolean' && (p.group ?? (groups > 0 ? 1 : 0)) === 0 && regex.fixed.test('')) {
       pr.warnings.push(`${where}: this boolean pattern matches any output, so it is always true`);
     }
@@ -82,12 +86,12 @@ function compileRules(r: ParseRules, declared: ReadonlySet<string>, where: strin
       return { type: 'array', separator, patterns: compileFields(r.patterns, declared, `${where}.patterns`, pr), headerLines: r.header_lines ?? 0, footerLines: r.footer_lines ?? 0 };
     }
     case 'properties': {
-      const arrays: Array<[string, { line: RegExp; indexGroup: number; object: Fields }]> = [];
+      const arrays: Array<[string, { line: LinearRegex; indexGroup: number; object: Fields }]> = [];
       for (const [key, ap] of Object.entries(r.array_patterns ?? {})) {
         const w = `${where}.array_patterns.${key}`;
         const compiled = pr.try(w, () => {
-          const prefixGroups = groupCount(new RegExp(ap.prefix, 'u'));
-          return { line: new RegExp(`^\\s*(?:${ap.prefix})[-_.:\\s]*(${ap.index})`, 'u'), indexGroup: prefixGroups + 1 };
+          const prefixGroups = LinearRegex.compile(ap.prefix).groups;
+          return { line: LinearRegex.compile(`^\\s*(?:${ap.prefix})[-_.:\\s]*(${ap.index})`), indexGroup: prefixGroups + 1 };
         });
         if (compiled) arrays.push([key, { ...compiled, object: compileFields(ap.object, declared, `${w}.object`, pr) }]);
       }
@@ -214,14 +218,14 @@ function compileStep(s: RawStep, ctx: StepContext, pr: Problems): CompiledStep |
   return out;
 }
 
-function compilePatterns(p: Record<string, string> | undefined, where: string, pr: Problems): Map<string, RegExp> {
-  const out = new Map<string, RegExp>();
+function compilePatterns(p: Record<string, string> | undefined, where: string, pr: Problems): Map<string, LinearRegex> {
+  const out = new Map<string, LinearRegex>();
   for (const [k, src] of Object.entries(p ?? {})) {
     // The schema accepts a leading inline group such as (?i): it becomes a flag here too. No other
     // flag is added: ^ and $ must anchor the whole value, not a line of it.
     const re = pr.try(`${where}.${k}`, () => {
       const { source, flags } = splitInlineFlags(src, '');
-      return new RegExp(source, `${flags}u`);
+      return LinearRegex.compile(source, flags);
     });
     if (re) out.set(k, re);
   }

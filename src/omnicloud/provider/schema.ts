@@ -13,6 +13,7 @@
  */
 import * as z from 'zod/mini';
 import { TRANSFORMS } from '../parse/transform';
+import { LinearRegex } from '../parse/linear';
 import { splitInlineFlags } from '../parse/regex';
 import { isPointer } from '../parse/json';
 import { CATEGORIES } from '../errors';
@@ -24,19 +25,16 @@ export const FieldName = z.string().check(z.regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, '
 export const ActionName = z.string().check(z.regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, 'must be an action name (letters, digits, _ and -)'));
 const NonEmpty = z.string().check(z.minLength(1));
 
-/** A regex source that compiles in the pinned dialect (parse/regex.ts). */
-export const RegexSource = z.string().check(
-  z.refine((s) => {
-    try {
-      const { source, flags } = splitInlineFlags(s, undefined);
-      // Placeholders are checked against the declared params later; here they stand for a value.
-      new RegExp(source.replace(/\{[A-Za-z_][A-Za-z0-9_]*\}/g, 'x'), `${flags}u`);
-      return true;
-    } catch {
-      return false;
-    }
-  }, 'is not a valid regular expression (JavaScript syntax in Unicode mode)'),
-);
+/** A regex source that the linear-time engine accepts (parse/regex.ts, parse/linear.ts); the issue says why not. */
+export const RegexSource = z.string().check((ctx) => {
+  try {
+    const { source, flags } = splitInlineFlags(ctx.value, undefined);
+    // Placeholders are checked against the declared params later; here they stand for a value.
+    LinearRegex.compile(source.replace(/\{[A-Za-z_][A-Za-z0-9_]*\}/g, 'x'), flags);
+  } catch (e) {
+    ctx.issues.push({ code: 'custom', message: e instanceof SyntaxError ? e.message : 'is not a valid regular expression', input: ctx.value });
+  }
+});
 
 const Flags = z.string().check(z.regex(/^[ims]*$/, "may only hold the flags 'i', 'm' and 's'"));
 
