@@ -3,8 +3,9 @@
  * order, parses outputs, normalizes statuses and classifies failures.
  *
  * Parameters, lowest precedence first: provider default_settings, action default_settings, the
- * configuration's settings, outputs of the initialization sequence, the caller's params. A step's
- * own default_settings sit below all of these.
+ * manifest's cloud_properties (only what the provider declares overridable), the configuration's
+ * settings, outputs of the initialization sequence, the caller's params. A step's own
+ * default_settings sit below all of these.
  *
  * Hooks run in the order pre_delete, pre_exec, main, post_exec. Each step's parsed output is
  * available to later steps as `{steps.<name>.<field>}`, and the main result to post_exec steps as
@@ -62,6 +63,8 @@ export interface RunResult {
 export interface RunOptions {
   /** Values produced by the initialization sequence. */
   initOutputs?: Readonly<Record<string, unknown>>;
+  /** Values from a manifest (cloud_properties): below the operator's settings; the bridge checks the keys. */
+  manifest?: Readonly<Record<string, unknown>>;
 }
 
 /** First lines of a text, for messages. */
@@ -114,9 +117,13 @@ export class Engine {
     return env;
   }
 
-  /** The parameters an action runs with, before its steps' own defaults. */
-  private mergeParams(p: Provider, a: CompiledAction, caller: Readonly<Record<string, unknown>>, init: Readonly<Record<string, unknown>> = {}): Record<string, unknown> {
-    const out: Record<string, unknown> = { ...p.defaults, ...a.defaults, ...this.opts.settings, ...init };
+  /**
+   * The parameters an action runs with, before its steps' own defaults, lowest first: provider
+   * defaults, action defaults, the manifest, the operator's settings, initialization outputs, the
+   * caller's (the bridge's CIDs and names).
+   */
+  private mergeParams(p: Provider, a: CompiledAction, caller: Readonly<Record<string, unknown>>, ro: RunOptions): Record<string, unknown> {
+    const out: Record<string, unknown> = { ...p.defaults, ...a.defaults, ...ro.manifest, ...this.opts.settings, ...ro.initOutputs };
     for (const [k, v] of Object.entries(caller)) if (v !== undefined) out[k] = v;
     return out;
   }
@@ -148,7 +155,7 @@ export class Engine {
   async run(providerName: string, actionName: string, caller: Readonly<Record<string, unknown>>, ro: RunOptions = {}): Promise<RunResult> {
     const p = this.provider(providerName);
     const a = this.action(p, actionName);
-    const params = this.mergeParams(p, a, caller, ro.initOutputs);
+    const params = this.mergeParams(p, a, caller, ro);
     const { secrets, declared } = this.secretsFor(p, a, params);
     try {
       this.checkParams(p, a, params);

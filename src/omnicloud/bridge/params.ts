@@ -7,16 +7,16 @@
  *   methods; for attach/detach `name` is the VM, as in the guide's attach_volume);
  * - create_vm: `agent_id`, a fresh `name` (`vm-<uuid>`), `image` and `stemcell_cid` (the stemcell
  *   CID), `cloud_properties`, `networks`, `env`, `disk_cids` (JSON values), `agent_settings` (the
- *   agent settings document of contract §8.2, networks marked preconfigured), each top-level
- *   cloud_properties key as its own parameter, `network` (the default network's
- *   cloud_properties.name, else its name) and `ip` (its static IP, if any);
+ *   agent settings document of contract §8.2, networks marked preconfigured), `network` (the default network's
+ *   cloud_properties.name, else its name) and `ip` (its static IP, if any); the top-level
+ *   cloud_properties keys are manifest values (manifestParams), below the operator's settings;
  * - create_disk: `size_mb`/`size_mib` (BOSH's MiB), `size_gb` (GiB rounded up, at least 1), a fresh
  *   `name` (`disk-<uuid>`), cloud_properties keys;
  * - everywhere: `state_dir`, `labels` (the configuration's labels), `label_list` (`k=v` strings)
  *   and `label_flags` (`--label k=v …`, for CLIs; an argv word that is just `{label_flags}`
  *   becomes one argument per element).
  *
- * The bridge's names win over cloud_properties keys of the same name.
+ * The bridge's names win over everything else, cloud_properties keys included.
  */
 import { randomUUID } from 'node:crypto';
 import type { CallContext } from '../../cpi/backend';
@@ -33,10 +33,21 @@ export function common(call: CallContext): Params {
   return { state_dir: call.config.state_dir, labels, label_list: list, label_flags: list.flatMap((l) => ['--label', l]) };
 }
 
-/** Top-level keys of an object that can be parameters. */
-function flatten(obj: Readonly<Record<string, unknown>>, prefix = ''): Params {
+/**
+ * The top-level keys of a manifest's cloud_properties, as the parameters they would fill. They rank
+ * below the operator's settings and may only fill parameters the provider declares overridable
+ * (backend.ts checks; a key that is not an identifier can fill none and is refused there too).
+ */
+export function manifestParams(obj: Readonly<Record<string, unknown>>): Params {
   const out: Params = {};
-  for (const [k, v] of Object.entries(obj)) if (IDENT.test(prefix + k) && v !== null && v !== undefined) out[prefix + k] = v;
+  for (const [k, v] of Object.entries(obj)) if (v !== null && v !== undefined) out[k] = v;
+  return out;
+}
+
+/** Stemcell cloud_properties (from stemcell.MF) as `stemcell_<key>`: only identifier keys. */
+function stemcellProps(obj: Readonly<Record<string, unknown>>): Params {
+  const out: Params = {};
+  for (const [k, v] of Object.entries(obj)) if (IDENT.test(`stemcell_${k}`) && v !== null && v !== undefined) out[`stemcell_${k}`] = v;
   return out;
 }
 
@@ -85,7 +96,6 @@ export function createVmParams(
 ): Params {
   const name = freshName('vm');
   const out: Params = {
-    ...flatten(input.cloudProperties),
     agent_id: input.agentId,
     name,
     agent_settings: agentSettings(call, input.agentId, name, input.networks, input.env),
@@ -112,7 +122,7 @@ function sizeParams(sizeMiB: number): Params {
 }
 
 export function createDiskParams(sizeMiB: number, cloudProperties: Record<string, unknown>, vmCid: string | null): Params {
-  const out: Params = { ...flatten(cloudProperties), name: freshName('disk'), size: sizeMiB, ...sizeParams(sizeMiB), cloud_properties: cloudProperties };
+  const out: Params = { name: freshName('disk'), size: sizeMiB, ...sizeParams(sizeMiB), cloud_properties: cloudProperties };
   if (vmCid) Object.assign(out, { vm_cid: vmCid, worker_id: vmCid });
   return out;
 }
@@ -122,12 +132,12 @@ export function resizeDiskParams(cid: string, sizeMiB: number): Params {
 }
 
 export function updateDiskParams(cid: string, sizeMiB: number, cloudProperties: Record<string, unknown>): Params {
-  return { ...flatten(cloudProperties), size: sizeMiB, ...sizeParams(sizeMiB), cloud_properties: cloudProperties, ...diskParams(cid), new_size: sizeMiB };
+  return { size: sizeMiB, ...sizeParams(sizeMiB), cloud_properties: cloudProperties, ...diskParams(cid), new_size: sizeMiB };
 }
 
 export function createNetworkParams(def: NetworkDefinition): Params {
   const cp = def.cloud_properties ?? {};
-  const out: Params = { ...flatten(cp), name: freshName('net'), type: def.type, cloud_properties: cp };
+  const out: Params = { name: freshName('net'), type: def.type, cloud_properties: cp };
   if (def.range !== undefined) out['range'] = def.range;
   if (def.gateway !== undefined) out['gateway'] = def.gateway;
   if (def.netmask_bits !== undefined) out['netmask_bits'] = def.netmask_bits;
@@ -135,7 +145,7 @@ export function createNetworkParams(def: NetworkDefinition): Params {
 }
 
 export function createStemcellParams(imagePath: string, cloudProperties: Record<string, unknown>): Params {
-  const out: Params = { ...flatten(cloudProperties, 'stemcell_'), image_path: imagePath, name: freshName('stemcell'), cloud_properties: cloudProperties };
+  const out: Params = { ...stemcellProps(cloudProperties), image_path: imagePath, name: freshName('stemcell'), cloud_properties: cloudProperties };
   return out;
 }
 

@@ -24,6 +24,7 @@ import { parseTemplate } from '../template/placeholders';
 import { TemplateSyntaxError } from '../template/shell';
 import { methodMapProblems } from '../bridge/methods';
 import { providerProblems } from './issues';
+import { isSecretName } from '../secrets';
 import type { CompiledAction, CompiledStep, CompiledTarget, Phase, Provider } from './model';
 import { HTTP_METHODS, Provider as ProviderSchema, type Action, type ParseRules, type Pattern, type ProviderFile, type Step } from './schema';
 
@@ -232,7 +233,7 @@ function compilePatterns(p: Record<string, string> | undefined, where: string, p
   return out;
 }
 
-function compileAction(name: string, a: Action, pr: Problems): CompiledAction | undefined {
+function compileAction(name: string, a: Action, pr: Problems, providerOverridable: readonly string[] | undefined): CompiledAction | undefined {
   const where = `actions.${name}`;
   const params = a.params ?? [];
   const steps: CompiledStep[] = [];
@@ -267,6 +268,8 @@ function compileAction(name: string, a: Action, pr: Problems): CompiledAction | 
   const patterns = compilePatterns(a.param_patterns, `${where}.param_patterns`, pr);
   for (const k of patterns.keys()) if (!params.includes(k)) pr.add(`${where}.param_patterns.${k}`, `'${k}' is not declared in params`);
   for (const k of a.secret_params ?? []) if (!params.includes(k)) pr.add(`${where}.secret_params`, `'${k}' is not declared in params`);
+  const overridable = new Set([...(providerOverridable ?? []), ...(a.overridable ?? [])]);
+  for (const k of a.overridable ?? []) if (isSecretName(k, new Set(a.secret_params ?? []))) pr.add(`${where}.overridable`, `'${k}' is a secret: a manifest can never set it`);
   if (!ok || !main) return undefined;
   const out: CompiledAction = {
     name,
@@ -274,6 +277,7 @@ function compileAction(name: string, a: Action, pr: Problems): CompiledAction | 
     defaults: a.default_settings ?? {},
     secretParams: new Set(a.secret_params ?? []),
     paramPatterns: patterns,
+    overridable,
     steps,
     main,
   };
@@ -294,13 +298,14 @@ export function compileProvider(raw: unknown, file: string, digest: string, opts
   const pr = new Problems(analyser);
   const actions = new Map<string, CompiledAction>();
   for (const [name, a] of Object.entries(p.actions)) {
-    const c = compileAction(name, a, pr);
+    const c = compileAction(name, a, pr, p.overridable);
     if (c) actions.set(name, c);
   }
   const methodMap = p.bosh?.method_map ?? {};
   for (const e of methodMapProblems(methodMap, (a) => Object.prototype.hasOwnProperty.call(p.actions, a))) {
     pr.add(`bosh.method_map.${e.method}`, e.kind === 'method' ? `'${e.method}' is not a BOSH CPI method` : `action '${e.action}' is not defined`);
   }
+  for (const k of p.overridable ?? []) if (isSecretName(k, new Set(p.secret_params ?? []))) pr.add('overridable', `'${k}' is a secret: a manifest can never set it`);
   const versions = Object.entries(p.validation?.version_requirements ?? {});
   for (const [cmd, range] of versions) if (validRange(range) === null) pr.add(`validation.version_requirements.${cmd}`, 'is not a valid semver range');
   const paramPatterns = compilePatterns(p.param_patterns, 'param_patterns', pr);

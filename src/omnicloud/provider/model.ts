@@ -48,6 +48,8 @@ export interface CompiledAction {
   defaults: Readonly<Record<string, unknown>>;
   secretParams: ReadonlySet<string>;
   paramPatterns: ReadonlyMap<string, LinearRegex>;
+  /** Parameters a manifest may set in this action (the provider's and the action's lists). */
+  overridable: ReadonlySet<string>;
   /** pre_delete, pre_exec, main and post_exec steps, in the order they run. */
   steps: readonly CompiledStep[];
   main: CompiledStep;

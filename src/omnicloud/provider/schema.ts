@@ -181,6 +181,8 @@ export const Action = z.strictObject({
   pre_delete: z.optional(z.array(Hook)),
   secret_params: z.optional(z.array(ParamName)),
   param_patterns: z.optional(z.record(ParamName, RegexSource)),
+  /** Parameters a manifest's cloud_properties may set (besides the provider's list). */
+  overridable: z.optional(z.array(ParamName)),
   max_output_bytes: z.optional(z.int().check(z.gte(1))),
 });
 export type Action = z.output<typeof Action>;
@@ -225,6 +227,8 @@ export const Provider = z.strictObject({
   error_rules: z.optional(z.array(ErrorRule)),
   secret_params: z.optional(z.array(ParamName)),
   param_patterns: z.optional(z.record(ParamName, RegexSource)),
+  /** Parameters a manifest's cloud_properties may set in every action; nothing else can come from a manifest. */
+  overridable: z.optional(z.array(ParamName)),
   env: z.optional(Env),
   /** Variables passed through from the CPI's own environment (e.g. DOCKER_HOST). */
   pass_env: z.optional(z.array(z.string().check(z.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')))),
