@@ -225,10 +225,39 @@ export function createBackend(call: CallContext): CpiBackend {
   if (has('attach_disk')) {
     b.attachDisk = async (vm, disk) => {
       const r = await run('attach_disk', P.attachParams(vm, disk), { vm, disk });
-      return hintOf(r.entry, r.result, r.params, disk);
+      const hint = hintOf(r.entry, r.result, r.params, disk);
+      await updateSettings(vm, disk, hint);
+      return hint;
     };
   }
-  if (has('detach_disk')) b.detachDisk = async (vm, disk) => void (await run('detach_disk', P.attachParams(vm, disk), { vm, disk }));
+  if (has('detach_disk')) {
+    b.detachDisk = async (vm, disk) => {
+      await run('detach_disk', P.attachParams(vm, disk), { vm, disk });
+      await updateSettings(vm, disk, undefined);
+    };
+  }
+
+  /**
+   * The agent settings' disks.persistent after attach (the hint) and detach (removed), for
+   * providers that deliver settings through a file they can read and rewrite
+   * (read_agent_settings / write_agent_settings): the agent reads its disks from there.
+   */
+  async function updateSettings(vm: string, disk: string, hint: DiskHint | undefined): Promise<void> {
+    if (!provider.actions.has('read_agent_settings') || !provider.actions.has('write_agent_settings')) return;
+    try {
+      const base = { ...common, ...P.vmParams(vm) };
+      const doc = (await engine.run(provider.name, 'read_agent_settings', base)).result as Record<string, unknown>;
+      if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new CloudError(`${provider.name}.read_agent_settings did not return the settings document`);
+      const disks = (doc['disks'] ?? {}) as Record<string, unknown>;
+      const persistent = { ...((disks['persistent'] ?? {}) as Record<string, unknown>) };
+      if (hint === undefined) delete persistent[disk];
+      else persistent[disk] = hint;
+      const next = { ...doc, disks: { ...disks, persistent } };
+      await engine.run(provider.name, 'write_agent_settings', { ...base, agent_settings: next, agent_settings_json: JSON.stringify(next) });
+    } catch (e) {
+      throw toBoshError(e, hint === undefined ? 'detach_disk' : 'attach_disk', { vm, disk });
+    }
+  }
   if (has('has_disk')) b.hasDisk = (cid) => exists('has_disk', P.diskParams(cid), { disk: cid });
   if (has('get_disks')) {
     b.getDisks = async (vm) => {
@@ -300,17 +329,22 @@ export function createBackend(call: CallContext): CpiBackend {
  */
 function assignedNetworks(networks: Networks, result: unknown, action: string): Networks {
   const o = (result !== null && typeof result === 'object' ? result : {}) as Record<string, unknown>;
-  const reported = (o['networks'] !== null && typeof o['networks'] === 'object' ? o['networks'] : {}) as Record<string, { ip?: unknown; mac?: unknown } | undefined>;
+  const reported = (o['networks'] !== null && typeof o['networks'] === 'object' ? o['networks'] : {}) as Record<string, Record<string, unknown> | undefined>;
   const names = Object.keys(networks);
-  const single = ['ip_address', 'ip'].map((k) => o[k]).find((v): v is string => typeof v === 'string' && v !== '');
+  // One BOSH network and one reported (keyed by the provider's name for it, as docker inspect does).
+  const entries = Object.values(reported);
+  const only = names.length === 1 && entries.length === 1 ? entries[0] : undefined;
+  const field = (r: Record<string, unknown> | undefined, keys: string[]) => keys.map((k) => r?.[k]).find((v): v is string => typeof v === 'string' && v !== '');
+  const single = names.length === 1 ? field(o, ['ip_address', 'ip']) : undefined;
   const out: Networks = {};
   for (const name of names) {
     const want = networks[name] as Networks[string];
-    const got = reported[name]?.ip ?? (names.length === 1 ? single : undefined);
-    if (typeof got !== 'string' || got === '') throw new VMCreationFailed(`create_vm: ${action} reported no address for network '${name}'`, false);
+    const entry = reported[name] ?? only;
+    const got = field(entry, ['ip', 'IPAddress', 'ip_address']) ?? single;
+    if (got === undefined) throw new VMCreationFailed(`create_vm: ${action} reported no address for network '${name}'`, false);
     if (want.type === 'manual' && want.ip && want.ip !== got) throw new VMCreationFailed(`create_vm: ${action} assigned ${got} on network '${name}', not the requested ${want.ip}`, false);
-    const mac = reported[name]?.mac;
-    out[name] = { ...want, ip: got, ...(typeof mac === 'string' && mac ? { mac } : {}) };
+    const mac = field(entry, ['mac', 'MacAddress']);
+    out[name] = { ...want, ip: got, ...(mac ? { mac } : {}) };
   }
   return out;
 }
