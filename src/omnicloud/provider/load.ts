@@ -265,6 +265,8 @@ function compileAction(name: string, a: Action, pr: Problems, providerOverridabl
       earlier.push(stepName);
     });
   }
+  const dup = params.filter((x, i) => params.indexOf(x) !== i);
+  if (dup.length) pr.add(`${where}.params`, `${[...new Set(dup)].map((x) => `'${x}'`).join(', ')} listed twice`);
   const patterns = compilePatterns(a.param_patterns, `${where}.param_patterns`, pr);
   for (const k of patterns.keys()) if (!params.includes(k)) pr.add(`${where}.param_patterns.${k}`, `'${k}' is not declared in params`);
   for (const k of a.secret_params ?? []) if (!params.includes(k)) pr.add(`${where}.secret_params`, `'${k}' is not declared in params`);
@@ -339,7 +341,8 @@ export function compileProvider(raw: unknown, file: string, digest: string, opts
 function readProviderFile(file: string): { text: string; raw: unknown } {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    // A UTF-8 byte order mark (editors on Windows write one) is not JSON: tolerated.
+    text = fs.readFileSync(file, 'utf8').replace(/^\uFEFF/, '');
   } catch (e) {
     throw new ProviderLoadError(file, [`cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`]);
   }
