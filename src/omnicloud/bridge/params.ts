@@ -109,7 +109,11 @@ export function createVmParams(
     env: input.env,
     disk_cids: input.diskCids,
   };
-  Object.assign(out, networkParams(input.networks), portParams(input.cloudProperties['ports']), { agent_settings_json: JSON.stringify(out['agent_settings']) });
+  Object.assign(out, networkParams(input.networks), portParams(input.cloudProperties['ports']), {
+    agent_settings_json: JSON.stringify(out['agent_settings']),
+    // Labels of a network a provider creates for the VM: the configuration's, and a mark that it did.
+    network_labels: { ...call.config.labels, 'bosh.omnicloud.implicit': 'true' },
+  });
   return out;
 }
 
