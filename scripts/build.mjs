@@ -24,6 +24,7 @@ const entryPoints = {
   stemcellImport: 'src/docker/stemcell/import.ts',
   tar: 'src/runtime/tar.ts',
   omnicloud: 'src/omnicloud/index.ts',
+  shellParser: 'src/omnicloud/template/shell-code.ts',
 };
 
 const result = await build({

@@ -2,6 +2,7 @@
 import { cpi, nodeBare } from './process';
 import type { Section } from './types';
 import { diskSection, methodsSection, vmSection } from './docker';
+import { omnicloudSection } from './omnicloud';
 
 const startup: Section = {
   key: 'startup',
@@ -19,4 +20,4 @@ const startup: Section = {
   ],
 };
 
-export const sections: Section[] = [startup, vmSection, diskSection, methodsSection];
+export const sections: Section[] = [startup, vmSection, diskSection, methodsSection, omnicloudSection];

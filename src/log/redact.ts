@@ -16,7 +16,7 @@ const SECRET_KEY =
 const URL_USERINFO = /([a-z][a-z0-9+.-]*:\/\/[^/\s:@]*):[^@\s"']*@/gi;
 const PEM_BLOCK = /-----BEGIN [A-Z0-9 ]+-----[\s\S]*?(-----END [A-Z0-9 ]+-----|$)/g;
 
-function isSecretKey(key: string): boolean {
+export function isSecretKey(key: string): boolean {
   return SECRET_KEY.test(key);
 }
 

@@ -5,6 +5,7 @@
  * over stderr (Command), the response body (Endpoint) and stdout.
  */
 import type { Category } from './errors';
+import { LinearRegex } from './parse/linear';
 import { splitInlineFlags } from './parse/regex';
 import type { ErrorRule } from './provider/schema';
 
@@ -12,7 +13,7 @@ export interface CompiledErrorRule {
   category: Category;
   exitCodes?: readonly number[];
   httpStatus?: readonly number[];
-  pattern?: RegExp;
+  pattern?: LinearRegex;
   message?: string;
 }
 
@@ -26,7 +27,7 @@ export function compileErrorRule(r: ErrorRule): CompiledErrorRule {
   if (r.http_status) out.httpStatus = r.http_status;
   if (r.pattern !== undefined) {
     const { source, flags } = splitInlineFlags(r.pattern, undefined);
-    out.pattern = new RegExp(source, `${flags}u`);
+    out.pattern = LinearRegex.compile(source, flags);
   }
   if (r.message !== undefined) out.message = r.message;
   return out;

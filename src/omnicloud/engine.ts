@@ -3,8 +3,9 @@
  * order, parses outputs, normalizes statuses and classifies failures.
  *
  * Parameters, lowest precedence first: provider default_settings, action default_settings, the
- * configuration's settings, outputs of the initialization sequence, the caller's params. A step's
- * own default_settings sit below all of these.
+ * manifest's cloud_properties (only what the provider declares overridable), the configuration's
+ * settings, outputs of the initialization sequence, the caller's params. A step's own
+ * default_settings sit below all of these.
  *
  * Hooks run in the order pre_delete, pre_exec, main, post_exec. Each step's parsed output is
  * available to later steps as `{steps.<name>.<field>}`, and the main result to post_exec steps as
@@ -62,6 +63,8 @@ export interface RunResult {
 export interface RunOptions {
   /** Values produced by the initialization sequence. */
   initOutputs?: Readonly<Record<string, unknown>>;
+  /** Values from a manifest (cloud_properties): below the operator's settings; the bridge checks the keys. */
+  manifest?: Readonly<Record<string, unknown>>;
 }
 
 /** First lines of a text, for messages. */
@@ -114,9 +117,13 @@ export class Engine {
     return env;
   }
 
-  /** The parameters an action runs with, before its steps' own defaults. */
-  private mergeParams(p: Provider, a: CompiledAction, caller: Readonly<Record<string, unknown>>, init: Readonly<Record<string, unknown>> = {}): Record<string, unknown> {
-    const out: Record<string, unknown> = { ...p.defaults, ...a.defaults, ...this.opts.settings, ...init };
+  /**
+   * The parameters an action runs with, before its steps' own defaults, lowest first: provider
+   * defaults, action defaults, the manifest, the operator's settings, initialization outputs, the
+   * caller's (the bridge's CIDs and names).
+   */
+  private mergeParams(p: Provider, a: CompiledAction, caller: Readonly<Record<string, unknown>>, ro: RunOptions): Record<string, unknown> {
+    const out: Record<string, unknown> = { ...p.defaults, ...a.defaults, ...ro.manifest, ...this.opts.settings, ...ro.initOutputs };
     for (const [k, v] of Object.entries(caller)) if (v !== undefined) out[k] = v;
     return out;
   }
@@ -148,7 +155,7 @@ export class Engine {
   async run(providerName: string, actionName: string, caller: Readonly<Record<string, unknown>>, ro: RunOptions = {}): Promise<RunResult> {
     const p = this.provider(providerName);
     const a = this.action(p, actionName);
-    const params = this.mergeParams(p, a, caller, ro.initOutputs);
+    const params = this.mergeParams(p, a, caller, ro);
     const { secrets, declared } = this.secretsFor(p, a, params);
     try {
       this.checkParams(p, a, params);
@@ -165,6 +172,9 @@ export class Engine {
   }
 
   private async runSteps(p: Provider, a: CompiledAction, params: Record<string, unknown>, secrets: Secrets, declared: ReadonlySet<string>): Promise<RunResult> {
+    // One deadline for the whole action: hooks, the main target and parsing.
+    const actionS = a.main.timeoutS ?? p.timeoutS ?? this.opts.timeoutSeconds;
+    const deadline = Date.now() + actionS * 1000;
     const outputs: Record<string, unknown> = {};
     const trace: StepTrace[] = [];
     let failure: unknown;
@@ -180,7 +190,7 @@ export class Engine {
       const scope: Scope = { params: { ...step.defaults, ...params }, steps: outputs };
       if (step.phase === 'post_exec') scope.result = result;
       try {
-        const out = await this.runStep(p, a, step, scope, secrets);
+        const out = await this.runStep(p, a, step, scope, secrets, { deadline, actionS });
         outputs[step.name] = out.parsed;
         secrets.addFromResult(out.parsed, declared);
         if (step.phase === 'main') {
@@ -207,9 +217,12 @@ export class Engine {
     return step.phase === 'main' ? `${p.name}.${a.name}` : `${p.name}.${a.name} (${step.path})`;
   }
 
-  private async runStep(p: Provider, a: CompiledAction, step: CompiledStep, scope: Scope, secrets: Secrets): Promise<{ parsed: unknown; raw: string }> {
+  private async runStep(p: Provider, a: CompiledAction, step: CompiledStep, scope: Scope, secrets: Secrets, limit: { deadline: number; actionS: number }): Promise<{ parsed: unknown; raw: string }> {
     const where = this.where(p, a, step);
-    const timeoutS = step.timeoutS ?? p.timeoutS ?? this.opts.timeoutSeconds;
+    const left = (limit.deadline - Date.now()) / 1000;
+    const late = () => new OmniError('TimeoutError', `${where}: the action did not finish within its ${limit.actionS} s`, { provider: p.name, action: a.name, timeout_seconds: limit.actionS });
+    if (left <= 0) throw late();
+    const timeoutS = Math.min(step.phase === 'main' ? left : (step.timeoutS ?? left), left);
     const maxOut = a.maxOutputBytes ?? this.opts.maxOutputBytes;
     const rules: CompiledErrorRule[] = [...step.errorRules, ...(step.phase === 'main' ? [] : a.main.errorRules), ...p.errorRules];
     const base = { provider: p.name, action: a.name, ...(step.phase === 'main' ? {} : { step: step.path }) };
@@ -217,7 +230,7 @@ export class Engine {
     const t = step.target;
     if (t.kind === 'command') {
       const cmd = renderCommand(t.command, scope, where);
-      const env = { ...this.baseEnv(p), ...this.renderEnv(step.env, scope, where) };
+      const env = { ...this.baseEnv(p), ...this.renderEnv(step.env, scope, where), ...cmd.env };
       if (this.opts.log.isLevelEnabled('debug')) {
         this.opts.log.debug(`omnicloud: ${where}: running ${cmd.file}`, { argv: [cmd.file, ...cmd.args].map((x) => secrets.scrub(x)), shell: cmd.shell, timeout_seconds: timeoutS });
       }
@@ -297,6 +310,7 @@ export class Engine {
       }
       throw e;
     }
+    if (Date.now() > limit.deadline) throw late();
     if (p.status) {
       const s = applyStatusMap(p.status, parsed);
       parsed = s.result;

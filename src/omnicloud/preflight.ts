@@ -16,6 +16,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import coerce from 'semver/functions/coerce';
+import parse from 'semver/functions/parse';
 import satisfies from 'semver/functions/satisfies';
 import type { Engine } from './engine';
 import { OmniError, validationError } from './errors';
@@ -71,6 +72,21 @@ function versionIn(text: string): string | undefined {
   return /\d+\.\d+(?:\.\d+)?(?:-[0-9A-Za-z.-]+)?/.exec(text)?.[0];
 }
 
+/** Path, size and mtime of every program the validation names, as found on PATH. */
+function binaries(p: Provider, pathVar: string): Array<[string, string | null, number, number]> {
+  const names = [...new Set([...p.validation.requiredCommands, ...p.validation.versionRequirements.map(([c]) => c)])];
+  return names.map((n) => {
+    const at = onPath(n, pathVar, isExecutableFile) ?? null;
+    let st: fs.Stats | undefined;
+    try {
+      st = at ? fs.statSync(at) : undefined;
+    } catch {
+      /* gone meanwhile */
+    }
+    return [n, at, st?.size ?? -1, st?.mtimeMs ?? -1];
+  });
+}
+
 export class Preflight {
   private readonly validated = new Set<string>();
   private readonly initialized = new Map<string, Record<string, unknown>>();
@@ -88,7 +104,8 @@ export class Preflight {
   async validate(p: Provider): Promise<void> {
     const v = p.validation;
     if (this.validated.has(p.name) || (!v.requiredCommands.length && !v.versionRequirements.length)) return;
-    const file = cacheFile(this.cache, `validation-${p.name}`, this.key(p, null));
+    // Keyed by the binaries too: an upgraded or replaced program is checked again.
+    const file = cacheFile(this.cache, `validation-${p.name}`, this.key(p, binaries(p, this.engine.baseEnv(p)['PATH'] as string)));
     if (readCache(file, this.cache.seconds)) {
       this.validated.add(p.name);
       return;
@@ -131,7 +148,8 @@ export class Preflight {
         failures.push(`cannot determine the version of '${cmd}': ${e instanceof Error ? e.message : String(e)}`);
         continue;
       }
-      const sv = version ? coerce(version) : null;
+      // A full semver (prerelease included: 2.0.0-rc1 < 2.0.0) as it is; else the numbers in it.
+      const sv = version ? (parse(version) ?? coerce(version)) : null;
       if (!sv) failures.push(`cannot determine the version of '${cmd}'`);
       else if (!satisfies(sv, range, { includePrerelease: true })) failures.push(`'${cmd}' ${version} does not satisfy ${range}`);
     }

@@ -2,14 +2,29 @@
  * Secret parameters and their values. A parameter is secret when a provider or action lists it in
  * `secret_params` or when its name says so (password, passphrase, secret, token, api_key,
  * access_key, private_key, credential…). Secret values — and the forms they take once encoded for a
- * URL, a JSON body or a shell — are replaced by `<redacted>` in every message, error detail, log
+ * URL or a JSON body — are replaced by `<redacted>` in every message, error detail, log
  * line and raw output this engine shows.
  */
-import { redact, REDACTED, redactString } from '../log/redact';
-import { shQuote } from './template/shell';
+import { isSecretKey, redact, REDACTED, redactString } from '../log/redact';
 
-// agent_settings carries the mbus URL with its password and env.bosh.mbus.cert.
-const SECRET_NAME = /(pass(word|wd|phrase)?|secret|token|api_?key|access_?key|private_?key|credential|bearer|session_?key|agent_settings)/i;
+const SECRET_NAME = /(pass(word|wd|phrase)?|secret|token|api_?key|access_?key|private_?key|credential|bearer|session_?key)/i;
+
+/**
+ * The agent settings document is not a secret as a whole — its agent id and VM name must stay
+ * readable in messages — but it carries secrets: the mbus URL's password, env.bosh.password,
+ * env.bosh.mbus.cert.*, blobstore passwords. Those values become secrets.
+ */
+const AGENT_SETTINGS = /^agent_settings(_json)?$/;
+
+function settingsSecrets(v: unknown, out: Set<string>, secretBranch = false, depth = 0): void {
+  if (depth > 12) return;
+  if (typeof v === 'string') {
+    if (secretBranch) out.add(v);
+    const pw = /[a-z][a-z0-9+.-]*:\/\/[^/\s:@]*:([^@\s"']+)@/i.exec(v)?.[1];
+    if (pw) out.add(pw);
+  } else if (Array.isArray(v)) v.forEach((x) => settingsSecrets(x, out, secretBranch, depth + 1));
+  else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) settingsSecrets(x, out, secretBranch || isSecretKey(k), depth + 1);
+}
 
 /** Shorter values would blank out ordinary words. */
 const MIN_LENGTH = 3;
@@ -25,7 +40,21 @@ export class Secrets {
   /** Records every string value of a secret parameter (nested strings included). */
   static fromParams(params: Readonly<Record<string, unknown>>, declared: ReadonlySet<string>): Secrets {
     const s = new Secrets();
-    for (const [k, v] of Object.entries(params)) if (isSecretName(k, declared)) s.addValue(v);
+    for (const [k, v] of Object.entries(params)) {
+      if (AGENT_SETTINGS.test(k)) {
+        const found = new Set<string>();
+        let doc = v;
+        if (typeof v === 'string') {
+          try {
+            doc = JSON.parse(v);
+          } catch {
+            /* not JSON: its URLs still count */
+          }
+        }
+        settingsSecrets(doc, found);
+        found.forEach((x) => s.addValue(x));
+      } else if (isSecretName(k, declared)) s.addValue(v);
+    }
     return s;
   }
 
@@ -33,7 +62,7 @@ export class Secrets {
     if (typeof v === 'number') v = String(v);
     if (typeof v === 'string') {
       if (v.length < MIN_LENGTH) return;
-      for (const form of [v, encodeURIComponent(v), JSON.stringify(v).slice(1, -1), shQuote(v).slice(1, -1)]) this.values.add(form);
+      for (const form of [v, encodeURIComponent(v), JSON.stringify(v).slice(1, -1)]) this.values.add(form);
       this.ordered = undefined;
     } else if (Array.isArray(v)) v.forEach((x) => this.addValue(x));
     else if (v && typeof v === 'object') Object.values(v).forEach((x) => this.addValue(x));

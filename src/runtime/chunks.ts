@@ -22,6 +22,8 @@ export interface Chunks {
   stemcellImport: typeof import('../docker/stemcell/import');
   tar: typeof import('./tar');
   omnicloud: typeof import('../omnicloud');
+  /** mvdan-sh and the shell-code analysis of command templates (loaded on a cache miss only). */
+  shellParser: typeof import('../omnicloud/template/shell-code');
 }
 
 export type ChunkName = keyof Chunks;
@@ -39,6 +41,7 @@ export function loadChunk<N extends ChunkName>(name: N): Chunks[N] {
       stemcellImport: () => require('../docker/stemcell/import'),
       tar: () => require('./tar'),
       omnicloud: () => require('../omnicloud'),
+      shellParser: () => require('../omnicloud/template/shell-code'),
     };
     return sources[name]();
   }

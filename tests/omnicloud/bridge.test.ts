@@ -33,7 +33,9 @@ case "$1" in
   create_volume) echo "Volume ID: d-5678" ;;
   attach_volume) echo "Device: /dev/sdc" ;;
   delete_network) echo "Error: network net-gone not found" >&2; exit 3 ;;
-  create_network) echo "Network ID: n-77" ;;
+  create_network) echo "Network ID: n-77"; echo "Range: $3"; echo "Gateway: $4"; echo 'Reserved: ["'"$4"'"]' ;;
+  success_false) echo '{"success": false, "message": "quota of workers reached"}' ;;
+  empty) ;;
   leak) echo "auth failed for key $2" >&2; exit 1 ;;
   *) echo ok ;;
 esac`,
@@ -48,6 +50,7 @@ const testProvider = {
     { category: 'RateLimitError', exit_codes: [75] },
   ],
   validation: { required_commands: ['record'] },
+  overridable: ['worker_type', 'zone', 'disk_type'],
   actions: {
     create_worker: {
       command: 'record create_worker agent_id={agent_id} image={image} type={worker_type} zone={zone} network={network} ip={ip} name={name} region={region}',
@@ -72,8 +75,10 @@ const testProvider = {
     create_network: {
       command: 'record create_network {name} {range} {gateway} {netmask_bits} {zone}',
       params: ['name', 'range', 'gateway', 'netmask_bits', 'zone'],
-      parse_rules: { type: 'object', patterns: { id: { regex: 'Network ID: (\\S+)' } } },
+      parse_rules: { type: 'object', patterns: { id: { regex: 'Network ID: (\\S+)' }, range: { regex: 'Range: (\\S+)' }, gateway: { regex: 'Gateway: (\\S+)' }, reserved: { regex: 'Reserved: (.*)', transform: 'json' } } },
     },
+    success_false: { command: 'record success_false', parse_rules: { type: 'json' } },
+    empty: { command: 'record empty', params: ['worker_id'] },
     leak: { command: 'record leak {api_key}', params: ['api_key', 'worker_id'] },
   },
 };
@@ -106,12 +111,12 @@ function lastCall(): string {
 }
 
 describe('BOSH bridge (bin/cpi, backend: omnicloud)', () => {
-  it('create_vm → create_worker: agent id, stemcell, cloud_properties, network and IP mapped; v2 result with the reported IP', async () => {
+  it('create_vm → create_worker: agent id, stemcell, overridable cloud_properties (below the operator\'s settings), network and IP mapped; v2 result with the reported IP', async () => {
     const networks = { private: { type: 'manual', ip: '10.0.0.9', netmask: '255.255.255.0', default: ['dns', 'gateway'], cloud_properties: { name: 'vpc-1' } } };
     const run = await cpi('create_vm', ['agent-1', 'stemcell-42', { worker_type: 'large', zone: 'z-b' }, networks, [], {}]);
     expect(run.response.error).toBeNull();
     expect(run.response.result).toEqual(['w-1234', networks]);
-    expect(lastCall()).toMatch(/^create_worker agent_id=agent-1 image=stemcell-42 type=large zone=z-b network=vpc-1 ip=10\.0\.0\.9 name=vm-[0-9a-f-]{36} region=r1$/);
+    expect(lastCall()).toMatch(/^create_worker agent_id=agent-1 image=stemcell-42 type=large zone=z-a network=vpc-1 ip=10\.0\.0\.9 name=vm-[0-9a-f-]{36} region=r1$/);
 
     const dyn = await cpi('create_vm', ['agent-2', 'stemcell-42', {}, { d: { type: 'dynamic', ip: '' } }, [], {}]);
     // A dynamic network has no IP, and this provider's template needs {ip}.
@@ -120,7 +125,7 @@ describe('BOSH bridge (bin/cpi, backend: omnicloud)', () => {
   });
 
   it('create_vm failures are VMCreationFailed, retryable only for RateLimitError; v1 gets a plain CID', async () => {
-    const nets = { n: { type: 'manual', ip: '10.0.0.2' } };
+    const nets = { n: { type: 'manual', ip: '10.0.0.9' } };
     const limited = await cpi('create_vm', ['a', 'missing-stemcell', {}, nets, [], {}]);
     expect(limited.response.error).toMatchObject({ type: 'Bosh::Clouds::VMCreationFailed', ok_to_retry: true });
     expect(limited.response.error?.message).toBe("rec.create_worker: 'record' exited with code 75: Error: rate limit exceeded [RateLimitError]");
@@ -168,8 +173,9 @@ describe('BOSH bridge (bin/cpi, backend: omnicloud)', () => {
 
   it('create_network: definition and cloud_properties mapped, the contract\'s result shape', async () => {
     const def = { type: 'manual', range: '192.168.10.0/24', gateway: '192.168.10.1', netmask_bits: 24, cloud_properties: { zone: 'z-9' } };
-    expect((await cpi('create_network', [def])).response.result).toEqual(['n-77', { range: '192.168.10.0/24', gateway: '192.168.10.1', reserved: [] }, { zone: 'z-9' }]);
-    expect(lastCall()).toMatch(/^create_network net-[0-9a-f-]{36} 192\.168\.10\.0\/24 192\.168\.10\.1 24 z-9$/);
+    // range, gateway and reserved are the provider's report, nothing invented.
+    expect((await cpi('create_network', [def])).response.result).toEqual(['n-77', { range: '192.168.10.0/24', gateway: '192.168.10.1', reserved: ['192.168.10.1'] }, { zone: 'z-9' }]);
+    expect(lastCall()).toMatch(/^create_network net-[0-9a-f-]{36} 192\.168\.10\.0\/24 192\.168\.10\.1 24 z-a$/);
   });
 
   it('delete_network of a network that is gone succeeds (idempotent delete)', async () => {
@@ -229,5 +235,38 @@ describe('BOSH bridge (bin/cpi, backend: omnicloud)', () => {
     // docker labels are fixed at creation, so the docker provider maps no set_vm_metadata.
     expect(r.response.error).toMatchObject({ type: 'Bosh::Clouds::NotImplemented', message: "Must call implemented method: 'set_vm_metadata' is not implemented by the omnicloud:docker backend" });
     expect(fs.existsSync(path.join(SHIPPED, 'docker.json'))).toBe(true);
+  });
+
+  it('tells BOSH the truth: success: false is a CloudError with the provider\'s words; has_vm without evidence is an error, not true', async () => {
+    const failed = await cpi('delete_vm', ['w-1'], config({ method_map: { delete_vm: 'success_false' } }));
+    expect(failed.response.error).toMatchObject({ type: 'Bosh::Clouds::CloudError', message: 'delete_vm: rec.success_false reported success: false: quota of workers reached' });
+    const noEvidence = await cpi('has_vm', ['w-1'], config({ method_map: { has_vm: 'empty' } }));
+    expect(noEvidence.response.error?.type).toBe('Bosh::Clouds::CloudError');
+    expect(noEvidence.response.error?.message).toMatch(/^has_vm: rec\.empty gave no evidence either way/);
+    const noList = await cpi('get_disks', ['w-1'], config({ method_map: { get_disks: 'empty' } }));
+    expect(noList.response.error?.message).toMatch(/^get_disks: rec\.empty returned no list of disks/);
+  });
+
+  it('create_vm reports the addresses the provider assigned, and fails (cleaning up) when it cannot honour a network', async () => {
+    const wrongIp = { private: { type: 'manual', ip: '10.0.0.50', netmask: '255.255.255.0', default: ['dns', 'gateway'], cloud_properties: {} } };
+    const r = await cpi('create_vm', ['agent-1', 'stemcell-42', {}, wrongIp, [], {}]);
+    expect(r.response.error).toMatchObject({ type: 'Bosh::Clouds::VMCreationFailed', message: "create_vm: rec.create_worker assigned 10.0.0.9 on network 'private', not the requested 10.0.0.50" });
+    const dyn = { d: { type: 'dynamic', cloud_properties: {} } };
+    const ok = await cpi('create_vm', ['agent-1', 'stemcell-42', {}, dyn, [], {}], config({ method_map: { create_vm: { action: 'create_worker', params: { ip: 'none' } } } }));
+    expect(ok.response.result).toEqual(['w-1234', { d: { type: 'dynamic', cloud_properties: {}, ip: '10.0.0.9' } }]);
+  });
+
+  it('operator settings win over the manifest; a manifest key the provider does not declare overridable is a CloudError naming it', async () => {
+    // zone: manifest z-b, operator z-a → the operator's value.
+    await cpi('create_vm', ['agent-1', 'stemcell-42', { worker_type: 'large', zone: 'z-b' }, { private: { type: 'manual', ip: '10.0.0.9' } }, [], {}]);
+    expect(lastCall()).toMatch(/ type=large zone=z-a /);
+    for (const key of ['api_key', 'region', 'Not-an-identifier']) {
+      const r = await cpi('create_vm', ['agent-1', 'stemcell-42', { [key]: 'https://attacker.example' }, { private: { type: 'manual', ip: '10.0.0.9' } }, [], {}]);
+      expect(r.response.error?.type).toBe('Bosh::Clouds::VMCreationFailed');
+      expect(r.response.error?.message).toBe(`create_vm: cloud_properties key '${key}' cannot be set from a manifest: provider 'rec' does not declare it overridable for create_worker (the operator sets it in omnicloud.settings)`);
+    }
+    const disk = await cpi('create_disk', [10, { region: 'evil' }, null]);
+    expect(disk.response.error).toMatchObject({ type: 'Bosh::Clouds::CloudError' });
+    expect(disk.response.error?.message).toMatch(/cloud_properties key 'region' cannot be set from a manifest/);
   });
 });

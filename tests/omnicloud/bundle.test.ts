@@ -44,6 +44,7 @@ function loaded(request: Record<string, unknown>, config?: string): string[] {
 }
 
 const omnicloudChunk = path.join(ROOT, 'dist', 'omnicloud.js');
+const parserChunk = path.join(ROOT, 'dist', 'shellParser.js');
 
 describe('the omnicloud chunk', () => {
   it('is a separate bundle: the core has no engine code and no semver', () => {
@@ -67,5 +68,20 @@ describe('the omnicloud chunk', () => {
     expect(dockerFiles).not.toContain(omnicloudChunk);
     const omni = writeConfig({ backend: 'omnicloud', state_dir: path.join(dir, 'state'), omnicloud: { provider: 'docker', validate: false } }, fs.mkdtempSync(path.join(dir, 'o-')));
     expect(loaded({ method: 'set_vm_metadata', arguments: ['c-1', {}], context: {}, api_version: 2 }, omni)).toContain(omnicloudChunk);
+  });
+
+  it('the shell parser chunk is loaded only when a provider file is analysed afresh: a has_vm with the analysis cached does not load it', () => {
+    const state = path.join(dir, 'state-parser');
+    const omni = writeConfig({ backend: 'omnicloud', state_dir: state, omnicloud: { provider: 'docker', validate: false } }, fs.mkdtempSync(path.join(dir, 'p-')));
+    const req = { method: 'has_vm', arguments: ['vm-omni-bundle-none'], context: {}, api_version: 2 };
+    // First call: the docker provider's sh -c scripts are parsed and the analysis is written.
+    expect(loaded(req, omni)).toContain(parserChunk);
+    expect(fs.readdirSync(path.join(state, 'omnicloud', 'cache')).filter((f) => f.startsWith('shell-'))).toHaveLength(1);
+    // Every later call reads it: the parser stays unloaded.
+    const files = loaded(req, omni);
+    expect(files).toContain(omnicloudChunk);
+    expect(files).not.toContain(parserChunk);
+    // info and the Docker backend never load it.
+    expect(loaded({ method: 'info', arguments: [], context: {} })).not.toContain(parserChunk);
   });
 });

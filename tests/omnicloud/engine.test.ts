@@ -61,7 +61,9 @@ describe('running commands', () => {
       env: { FROM_CONFIG: 'c' },
     });
     const lines = String((await e.run('t', 'a', { v: 'x y' })).result).split('\n').filter((l) => !/^(PWD|SHLVL|_)=/.test(l)).sort();
-    expect(lines).toEqual(['DOCKER_HOST=unix:///x.sock', 'FROM_CONFIG=c', 'FROM_PROVIDER=p', 'FROM_STEP=step-x y', 'HOME=/home/x', 'LANG=C', 'LC_ALL=C', `PATH=${process.env['PATH']}`]);
+    // OMNI_RUN tags the run's processes (process.ts: how a deadline finds them all).
+    expect(lines.filter((l) => l.startsWith('OMNI_RUN='))).toHaveLength(1);
+    expect(lines.filter((l) => !l.startsWith('OMNI_RUN='))).toEqual(['DOCKER_HOST=unix:///x.sock', 'FROM_CONFIG=c', 'FROM_PROVIDER=p', 'FROM_STEP=step-x y', 'HOME=/home/x', 'LANG=C', 'LC_ALL=C', `PATH=${process.env['PATH']}`]);
   });
 
   it('refuses missing values and values that fail param_patterns, without showing them', async () => {
@@ -90,14 +92,14 @@ describe('hooks', () => {
 
   it('run in order pre_delete, pre_exec, main, post_exec, each seeing earlier outputs', async () => {
     const p = single({
-      command: `sh -c 'echo main-$1 >> "$2"; echo id=m-42' sh {steps.first.id} {log}`,
+      command: `sh -c 'echo "main-$1" >> "$2"; echo id=m-42' sh {steps.first.id} {log}`,
       params: ['log'],
       parse_rules: { type: 'object', patterns: { id: { regex: 'id=(\\S+)' } } },
       pre_delete: [rec('pre_delete')],
       pre_exec: [
         { name: 'first', command: `sh -c 'echo pre_exec >> "$1"; echo id=p-1' sh {log}`, parse_rules: { type: 'object', patterns: { id: { regex: 'id=(\\S+)' } } } },
       ],
-      post_exec: [{ command: `sh -c 'echo post-$1-$2 >> "$3"' sh {result.id} {steps.main.id} {log}` }],
+      post_exec: [{ command: `sh -c 'echo "post-$1-$2" >> "$3"' sh {result.id} {steps.main.id} {log}` }],
     });
     const r = await engine([p]).run('t', 'a', { log });
     expect(read()).toEqual(['pre_delete', 'pre_exec', 'main-p-1', 'post-m-42-m-42']);
@@ -124,8 +126,8 @@ describe('hooks', () => {
           params: ['log'],
           pre_exec: [{ name: 'made', command: 'echo id=r-1', parse_rules: { type: 'object', patterns: { id: { regex: 'id=(\\S+)' } } } }],
           post_exec: [
-            { command: `sh -c 'echo cleanup-$1 >> "$2"' sh {steps.made.id} {log}`, always: true },
-            { command: `sh -c 'echo never-$1 >> "$2"' sh {result.x} {log}`, always: true },
+            { command: `sh -c 'echo "cleanup-$1" >> "$2"' sh {steps.made.id} {log}`, always: true },
+            { command: `sh -c 'echo "never-$1" >> "$2"' sh {result.x} {log}`, always: true },
             { command: 'false', always: true },
           ],
         },

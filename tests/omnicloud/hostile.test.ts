@@ -36,12 +36,12 @@ const p = provider({
   default_settings: { other: OTHER },
   actions: {
     argv: { command: 'printf %s {v}', params: ['v', 'other'] },
-    defaults: { command: "sh -c 'printf %s {other}'", params: ['other'] },
+    defaults: { command: `sh -c 'printf %s "$1"' sh {other}`, params: ['other'] },
     argv_concat: { command: 'printf %s prefix-{v}-suffix', params: ['v'] },
-    nested_bare: { command: "sh -c 'printf %s {v}'", params: ['v'] },
-    nested_dq: { command: `sh -c 'printf %s "[{v}]"'`, params: ['v'] },
-    nested_sq: { command: `sh -c "printf %s '[{v}]'"`, params: ['v'] },
-    nested_subst: { command: `bash -c 'printf %s "$(printf %s {v})"'`, params: ['v'] },
+    nested_bare: { command: `sh -c 'printf %s "$1"' sh {v}`, params: ['v'] },
+    nested_dq: { command: `sh -c 'printf %s "[$1]"' sh {v}`, params: ['v'] },
+    nested_var: { command: `sh -c 'x=$1; printf %s "[$x]"' sh {v}`, params: ['v'] },
+    nested_subst: { command: `bash -c 'printf %s "$(printf %s "$1")"' bash {v}`, params: ['v'] },
     shell_bare: { command: 'printf %s {v} | cat', params: ['v'] },
     shell_dq: { command: 'printf %s "[{v}]" | cat', params: ['v'] },
     shell_sq: { command: "printf %s '[{v}]' | cat", params: ['v'] },
@@ -60,13 +60,13 @@ describe('hostile values', () => {
 
   const e = engine([p]);
 
-  it('reach a program verbatim through argv, sh -c scripts (bare, "…", \'…\', $(…)), shell-mode templates and env', async () => {
+  it('reach a program verbatim through argv, the positional parameters of sh -c scripts, shell-mode templates and env', async () => {
     for (const v of HOSTILE) {
       expect((await e.run('hostile', 'argv', { v })).result).toBe(v.trim() === v ? v : v.trim());
       expect((await e.run('hostile', 'argv_concat', { v })).raw).toBe(`prefix-${v}-suffix`);
       expect((await e.run('hostile', 'nested_bare', { v })).raw).toBe(v);
       expect((await e.run('hostile', 'nested_dq', { v })).raw).toBe(`[${v}]`);
-      expect((await e.run('hostile', 'nested_sq', { v })).raw).toBe(`[${v}]`);
+      expect((await e.run('hostile', 'nested_var', { v })).raw).toBe(`[${v}]`);
       expect((await e.run('hostile', 'nested_subst', { v })).raw).toBe(v.replace(/\n+$/, ''));
       expect((await e.run('hostile', 'shell_bare', { v })).raw).toBe(v);
       expect((await e.run('hostile', 'shell_dq', { v })).raw).toBe(`[${v}]`);

@@ -53,8 +53,11 @@ export async function runLifecycle(l: Lifecycle, stemcell: string, opts: { getDi
   const networks = { default: { type: 'dynamic', default: ['dns', 'gateway'], cloud_properties: {} } };
   const [vm, nets] = await ok<[string, unknown]>(l, 'create_vm', ['agent-omni-1', stemcell, {}, networks, [], { bosh: { group: 'g' } }]);
   expect(vm).toMatch(/^vm-[0-9a-f-]{36}$/);
-  expect(nets).toEqual(networks);
   const c = await inspect('container', vm);
+  // The dynamic network's real address, as the engine assigned it (bosh-dynamic: the default name).
+  const assigned = c['NetworkSettings']['Networks']['bosh-dynamic'];
+  expect(assigned.IPAddress).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+  expect(nets).toEqual({ default: { ...networks.default, ip: assigned.IPAddress, mac: assigned.MacAddress } });
   expect(c['State']['Running']).toBe(true);
   expect(c['Config']['Labels'][TEST_LABEL]).toBe(l.runId);
   expect(c['HostConfig']['Privileged']).toBe(false);

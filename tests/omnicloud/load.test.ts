@@ -93,7 +93,12 @@ describe('refused files name the JSON path and the problem', () => {
     expect(problems({ name: 'p', type: 'cloud-ish', actions: { a: { command: 'x' } } })).toEqual(['type: expected one of "container", "command", "endpoint", "cloud", "virt"']);
     expect(problems(minimal({ target: { Endpoint: { url: 'http://h', method: 'GET' } } }))[0]).toMatch(/^actions\.a\.target\.Endpoint\.method: /);
     expect(problems(minimal({ command: 'x', parse_rules: { type: 'table' } }))).toEqual(['actions.a.parse_rules.type: expected one of "object", "array", "properties", "json", "text"']);
-    expect(problems(minimal({ command: 'x', parse_rules: { type: 'object', patterns: { f: { regex: '([' } } } }))).toEqual(['actions.a.parse_rules.patterns.f.regex: is not a valid regular expression (JavaScript syntax in Unicode mode)']);
+    expect(problems(minimal({ command: 'x', parse_rules: { type: 'object', patterns: { f: { regex: '([' } } } }))).toEqual(['actions.a.parse_rules.patterns.f.regex: the pattern /([/ cannot be used: the linear-time regex engine (RE2 syntax) refuses it: missing closing ]: `[`']);
+    // What RE2 cannot express is refused by name: backreferences and lookaround.
+    expect(problems(minimal({ command: 'x', parse_rules: { type: 'object', patterns: { f: { regex: '(a)\\1' } } } }))).toEqual(['actions.a.parse_rules.patterns.f.regex: the pattern /(a)\\1/ cannot be used: the linear-time regex engine (RE2 syntax) refuses it: invalid escape sequence: `\\1`']);
+    expect(problems(minimal({ command: 'x', error_rules: [{ category: 'ProviderError', pattern: 'x(?=y)' }] }))).toEqual(['actions.a.error_rules[0].pattern: the pattern /x(?=y)/ cannot be used: the linear-time regex engine (RE2 syntax) refuses it: invalid or unsupported Perl syntax: `(?=`']);
+    // Two capture groups and no `group`: which one is the value is a guess, so it is an error.
+    expect(problems(minimal({ command: 'x', parse_rules: { type: 'object', patterns: { size: { regex: 'Disk-(\\d+)-Size: (\\d+)' } } } }))).toEqual(['actions.a.parse_rules.patterns.size.group: the regex has 2 capture groups: say which one holds the value (group: 1, 2, … or a group name)']);
     expect(problems(minimal({ target: { Command: 'x', Endpoint: { url: 'u', method: 'Get' } } }))).toEqual(['actions.a.target: must hold exactly one of Command or Endpoint']);
     expect(problems(minimal({ target: { Command: { command: 'x', in_vm: true } } }))).toEqual(['actions.a.target.Command.in_vm: in_vm: true (running the command over SSH inside a worker) is not supported']);
     expect(problems({ name: 'p', type: 'command', actions: {} })).toEqual(['actions: must define at least one action']);
@@ -102,7 +107,12 @@ describe('refused files name the JSON path and the problem', () => {
 
   it('templates that cannot run safely, and placeholders that are not declared', () => {
     expect(problems(minimal({ command: 'echo {x} {y}', params: ['x'] }))).toEqual(['actions.a.command: placeholder {y} is not declared in params']);
-    expect(problems(minimal({ command: "sh -c 'echo `{x}`'", params: ['x'] }))).toEqual(['actions.a.command: placeholder {x} inside backticks (use $(…)) cannot be quoted safely']);
+    expect(problems(minimal({ command: "echo `{x}` | cat", params: ['x'] }))).toEqual([
+      'actions.a.command: placeholder {x} is expanded unquoted: it is split into several arguments and globbed (safe rewrite: quote it: "$1"); placeholder {x} is inside backticks, whose text the shell reads again (safe rewrite: use $(…) instead of backticks)',
+    ]);
+    expect(problems(minimal({ command: "sh -c 'echo {x}'", params: ['x'] }))).toEqual([
+      `actions.a.command: placeholder {x} is in the code argument of sh (a shell), which runs it as code (safe rewrite: pass it as a positional parameter and quote it in the code: sh -c '… "$1" …' sh {x})`,
+    ]);
     expect(problems(minimal({ target: { Endpoint: { url: '{u}/x/{id}', method: 'Get' } }, params: ['u'] }))).toEqual(['actions.a.target: placeholder {id} is not declared in params']);
     expect(problems(minimal({ command: 'echo', post_exec: [{ command: 'echo {steps.later.id}' }] }))).toEqual(["actions.a.post_exec[0].command: placeholder {steps.later.id} refers to step 'later', which does not run before this one"]);
     expect(problems(minimal({ command: 'echo {result.id}' }))).toEqual(['actions.a.command: placeholder {result.id} is only available in post_exec steps']);

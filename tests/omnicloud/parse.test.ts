@@ -280,3 +280,12 @@ describe('parse semantics', () => {
     expect(applyRules(p.actions.get('a')?.main.rules, '  x\n', scope, 't')).toBe('x');
   });
 });
+
+describe('the regex engine is linear-time', () => {
+  it('a pattern that backtracks catastrophically elsewhere (^(a+)+$ on 28+ characters) answers at once', () => {
+    const started = Date.now();
+    expect(parse({ type: 'object', patterns: { m: { regex: '^(a+)+$', transform: 'boolean' } } }, `${'a'.repeat(5000)}b`)).toEqual({ m: false });
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+});
+

@@ -6,10 +6,11 @@
 import * as path from 'node:path';
 import type { CallContext, CpiBackend, CreateVmInput } from '../../cpi/backend';
 import type { DiskHint, Networks } from '../../cpi/schemas';
-import { CloudError, CpiError } from '../../rpc/errors';
+import { CloudError, CpiError, VMCreationFailed } from '../../rpc/errors';
 import { Engine } from '../engine';
 import { isOmniError, ProviderLoadError } from '../errors';
 import { Preflight } from '../preflight';
+import { isSecretName } from '../secrets';
 import { providerProblems } from '../provider/issues';
 import { loadNamedProvider } from '../provider/load';
 import type { Provider } from '../provider/model';
@@ -27,16 +28,28 @@ function render(template: string, scope: Scope, where: string): string {
   return renderSegments(parseTemplate(template), scope, where);
 }
 
-/** The provider's answer to "does it exist?": false, `{exists|found|present: false}`, or anything else (true). */
-function truthy(result: unknown): boolean {
+/**
+ * The provider's answer to "does it exist?", from evidence only: `true`/`false`, a boolean
+ * `exists`/`found`/`present`, or an object naming the thing (a non-empty `id` or `name`, what an
+ * inspect returns). Anything else (empty output, `[]`, an unrelated object) is no answer.
+ */
+function existence(result: unknown): boolean | undefined {
+  if (result === true || result === 'true') return true;
   if (result === false || result === 'false') return false;
-  if (result !== null && typeof result === 'object' && !Array.isArray(result)) {
-    for (const k of ['exists', 'found', 'present']) {
-      const v = (result as Record<string, unknown>)[k];
-      if (typeof v === 'boolean') return v;
-    }
-  }
-  return true;
+  if (result === null || typeof result !== 'object' || Array.isArray(result)) return undefined;
+  const o = result as Record<string, unknown>;
+  for (const k of ['exists', 'found', 'present']) if (typeof o[k] === 'boolean') return o[k] as boolean;
+  for (const k of ['id', 'name']) if (typeof o[k] === 'string' && (o[k] as string).trim() !== '') return true;
+  return undefined;
+}
+
+/** A result that says it failed: `success: false` (with the provider's message, if any). */
+function reportedFailure(result: unknown): string | undefined {
+  if (result === null || typeof result !== 'object' || Array.isArray(result)) return undefined;
+  const o = result as Record<string, unknown>;
+  if (o['success'] !== false && o['ok'] !== false) return undefined;
+  const why = ['message', 'error', 'reason', 'status'].map((k) => o[k]).find((v) => typeof v === 'string' && v.trim() !== '');
+  return typeof why === 'string' ? why : 'no reason given';
 }
 
 function loadProvider(call: CallContext): { provider: Provider; providers: Map<string, Provider> } {
@@ -45,7 +58,7 @@ function loadProvider(call: CallContext): { provider: Provider; providers: Map<s
   const dir = cfg.providers_dir ?? shippedProvidersDir();
   let loaded;
   try {
-    loaded = loadNamedProvider(dir, cfg.provider);
+    loaded = loadNamedProvider(dir, cfg.provider, { cacheDir: path.join(call.config.state_dir, 'omnicloud', 'cache') });
   } catch (e) {
     if (e instanceof ProviderLoadError) throw new CpiError(`omnicloud.providers_dir ${e.message}`);
     throw e;
@@ -92,21 +105,33 @@ export function createBackend(call: CallContext): CpiBackend {
 
   type Ran = { result: unknown; params: Params; entry: ResolvedEntry };
 
-  /** Runs the method's action; engine errors come out as they are. */
-  async function runRaw(method: string, params: Params): Promise<Ran> {
+  /** Manifest keys the action cannot take: a CloudError naming the first (secrets can never be set). */
+  function checkManifest(method: string, action: string, manifest: Params): void {
+    const a = provider.actions.get(action);
+    for (const k of Object.keys(manifest)) {
+      if (a?.overridable.has(k) && !isSecretName(k, new Set([...provider.secretParams, ...(a?.secretParams ?? [])]))) continue;
+      throw new CloudError(`${method}: cloud_properties key '${k}' cannot be set from a manifest: provider '${provider.name}' does not declare it overridable for ${action} (the operator sets it in omnicloud.settings)`);
+    }
+  }
+
+  /** Runs the method's action; engine errors come out as they are, a reported failure as a CloudError. */
+  async function runRaw(method: string, params: Params, manifest: Params = {}): Promise<Ran> {
     const entry = map.get(method) as ResolvedEntry;
+    checkManifest(method, entry.action, manifest);
     const all: Params = { ...common, ...params };
     for (const [k, t] of Object.entries(entry.params)) all[k] = render(t, { params: all, steps: {} }, `omnicloud.method_map.${method}.params.${k}`);
     if (cfg.validate) await preflight.validate(provider);
     const init = cfg.initialize ? await preflight.initialize(provider) : {};
-    const r = await engine.run(provider.name, entry.action, all, { initOutputs: init });
+    const r = await engine.run(provider.name, entry.action, all, { initOutputs: init, manifest });
+    const failed = reportedFailure(r.result);
+    if (failed !== undefined) throw new CloudError(`${method}: ${provider.name}.${entry.action} reported success: false: ${failed}`);
     return { result: r.result, params: all, entry };
   }
 
   /** Runs the method's action; engine errors come out as BOSH errors. */
-  async function run(method: string, params: Params, ids: Ids): Promise<Ran> {
+  async function run(method: string, params: Params, ids: Ids, manifest: Params = {}): Promise<Ran> {
     try {
-      return await runRaw(method, params);
+      return await runRaw(method, params, manifest);
     } catch (e) {
       throw toBoshError(e, method, ids);
     }
@@ -151,15 +176,14 @@ export function createBackend(call: CallContext): CpiBackend {
   if (has('create_vm')) {
     b.createVm = async (input: CreateVmInput) => {
       const params = P.createVmParams(call, input);
-      let r;
       try {
-        r = await run('create_vm', params, {});
+        const r = await run('create_vm', params, {}, P.manifestParams(input.cloudProperties));
+        const cid = cidOf('create_vm', r.entry, r.result, r.params);
+        return { cid, networks: assignedNetworks(input.networks, r.result, `${provider.name}.${r.entry.action}`) };
       } catch (e) {
         await cleanupVm(params);
-        throw e;
+        throw e instanceof CloudError && !(e instanceof VMCreationFailed) ? new VMCreationFailed(e.message, false) : e;
       }
-      const cid = cidOf('create_vm', r.entry, r.result, r.params);
-      return { cid, networks: withAddress(input.networks, r.result) };
     };
   }
   async function cleanupVm(params: Params): Promise<void> {
@@ -193,7 +217,7 @@ export function createBackend(call: CallContext): CpiBackend {
   }
   if (has('create_disk')) {
     b.createDisk = async (size, cp, vm) => {
-      const r = await run('create_disk', P.createDiskParams(size, cp, vm), {});
+      const r = await run('create_disk', P.createDiskParams(size, cp, vm), {}, P.manifestParams(cp));
       return cidOf('create_disk', r.entry, r.result, r.params);
     };
   }
@@ -201,15 +225,46 @@ export function createBackend(call: CallContext): CpiBackend {
   if (has('attach_disk')) {
     b.attachDisk = async (vm, disk) => {
       const r = await run('attach_disk', P.attachParams(vm, disk), { vm, disk });
-      return hintOf(r.entry, r.result, r.params, disk);
+      const hint = hintOf(r.entry, r.result, r.params, disk);
+      await updateSettings(vm, disk, hint);
+      return hint;
     };
   }
-  if (has('detach_disk')) b.detachDisk = async (vm, disk) => void (await run('detach_disk', P.attachParams(vm, disk), { vm, disk }));
+  if (has('detach_disk')) {
+    b.detachDisk = async (vm, disk) => {
+      await run('detach_disk', P.attachParams(vm, disk), { vm, disk });
+      await updateSettings(vm, disk, undefined);
+    };
+  }
+
+  /**
+   * The agent settings' disks.persistent after attach (the hint) and detach (removed), for
+   * providers that deliver settings through a file they can read and rewrite
+   * (read_agent_settings / write_agent_settings): the agent reads its disks from there.
+   */
+  async function updateSettings(vm: string, disk: string, hint: DiskHint | undefined): Promise<void> {
+    if (!provider.actions.has('read_agent_settings') || !provider.actions.has('write_agent_settings')) return;
+    try {
+      const base = { ...common, ...P.vmParams(vm) };
+      const doc = (await engine.run(provider.name, 'read_agent_settings', base)).result as Record<string, unknown>;
+      if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new CloudError(`${provider.name}.read_agent_settings did not return the settings document`);
+      const disks = (doc['disks'] ?? {}) as Record<string, unknown>;
+      const persistent = { ...((disks['persistent'] ?? {}) as Record<string, unknown>) };
+      if (hint === undefined) delete persistent[disk];
+      else persistent[disk] = hint;
+      const next = { ...doc, disks: { ...disks, persistent } };
+      await engine.run(provider.name, 'write_agent_settings', { ...base, agent_settings: next, agent_settings_json: JSON.stringify(next) });
+    } catch (e) {
+      throw toBoshError(e, hint === undefined ? 'detach_disk' : 'attach_disk', { vm, disk });
+    }
+  }
   if (has('has_disk')) b.hasDisk = (cid) => exists('has_disk', P.diskParams(cid), { disk: cid });
   if (has('get_disks')) {
     b.getDisks = async (vm) => {
       const r = await run('get_disks', P.vmParams(vm), { vm });
-      return diskList(r.result);
+      const list = diskList(r.result);
+      if (!list) throw new CloudError(`get_disks: ${provider.name}.${r.entry.action} returned no list of disks (an array of strings or of objects with id), got ${JSON.stringify(r.result)?.slice(0, 80)}`);
+      return list;
     };
   }
   if (has('resize_disk')) {
@@ -219,7 +274,7 @@ export function createBackend(call: CallContext): CpiBackend {
   }
   if (has('update_disk')) {
     b.updateDisk = async (cid, size, cp) => {
-      const r = await run('update_disk', P.updateDiskParams(cid, size, cp), { disk: cid });
+      const r = await run('update_disk', P.updateDiskParams(cid, size, cp), { disk: cid }, P.manifestParams(cp));
       const id = r.result !== null && typeof r.result === 'object' ? (r.result as Record<string, unknown>)['id'] : undefined;
       return typeof id === 'string' && id !== cid ? id : null;
     };
@@ -235,29 +290,24 @@ export function createBackend(call: CallContext): CpiBackend {
   if (has('delete_snapshot')) b.deleteSnapshot = (cid) => runIdempotent('delete_snapshot', { snapshot_cid: cid, snapshot_id: cid, id: cid, name: cid });
   if (has('create_network')) {
     b.createNetwork = async (def) => {
-      const r = await run('create_network', P.createNetworkParams(def), {});
+      const r = await run('create_network', P.createNetworkParams(def), {}, P.manifestParams(def.cloud_properties ?? {}));
       const id = cidOf('create_network', r.entry, r.result, r.params);
-      const res = (r.result !== null && typeof r.result === 'object' ? r.result : {}) as Record<string, unknown>;
-      const str = (v: unknown, d: string | undefined) => (typeof v === 'string' && v ? v : d ?? '');
-      return {
-        id,
-        range: str(res['range'] ?? res['subnet'], def.range),
-        gateway: str(res['gateway'], def.gateway),
-        reserved: [],
-        cloudProperties: def.cloud_properties ?? {},
-      };
+      return { id, ...networkShape(r.result, `${provider.name}.${r.entry.action}`), cloudProperties: def.cloud_properties ?? {} };
     };
   }
   if (has('delete_network')) b.deleteNetwork = (id) => runIdempotent('delete_network', { network_id: id, network: id, id, name: id });
 
   async function exists(method: string, params: Params, ids: Ids): Promise<boolean> {
+    let r: Ran;
     try {
-      const r = await runRaw(method, params);
-      return truthy(r.result);
+      r = await runRaw(method, params);
     } catch (e) {
       if (notFound(e)) return false;
       throw toBoshError(e, method, ids);
     }
+    const answer = existence(r.result);
+    if (answer === undefined) throw new CloudError(`${method}: ${provider.name}.${r.entry.action} gave no evidence either way (expected true/false, exists/found/present, or an object with an id), got ${JSON.stringify(r.result)?.slice(0, 80)}`);
+    return answer;
   }
 
   function hintOf(entry: ResolvedEntry, result: unknown, params: Params, disk: string): DiskHint {
@@ -271,24 +321,51 @@ export function createBackend(call: CallContext): CpiBackend {
   return b;
 }
 
-/** The networks create_vm was given, with an address the provider reported filled in. */
-function withAddress(networks: Networks, result: unknown): Networks {
+/**
+ * The networks create_vm was given, with the addresses the provider reports it assigned: from the
+ * result's `networks` (`{<name>: {ip}}`), or for a single network its `ip_address`/`ip`. A network
+ * the provider reports no address for, or a static IP it did not assign, fails create_vm: BOSH
+ * would otherwise wait for an agent at an address nobody gave the VM.
+ */
+function assignedNetworks(networks: Networks, result: unknown, action: string): Networks {
   const o = (result !== null && typeof result === 'object' ? result : {}) as Record<string, unknown>;
-  const ip = ['ip_address', 'ip'].map((k) => o[k]).find((v): v is string => typeof v === 'string' && v !== '');
+  const reported = (o['networks'] !== null && typeof o['networks'] === 'object' ? o['networks'] : {}) as Record<string, Record<string, unknown> | undefined>;
   const names = Object.keys(networks);
-  if (!ip || names.length === 0) return networks;
-  const first = names[0] as string;
-  const out: Networks = { ...networks };
-  if (!out[first]?.ip) out[first] = { ...out[first], ip };
+  // One BOSH network and one reported (keyed by the provider's name for it, as docker inspect does).
+  const entries = Object.values(reported);
+  const only = names.length === 1 && entries.length === 1 ? entries[0] : undefined;
+  const field = (r: Record<string, unknown> | undefined, keys: string[]) => keys.map((k) => r?.[k]).find((v): v is string => typeof v === 'string' && v !== '');
+  const single = names.length === 1 ? field(o, ['ip_address', 'ip']) : undefined;
+  const out: Networks = {};
+  for (const name of names) {
+    const want = networks[name] as Networks[string];
+    const entry = reported[name] ?? only;
+    const got = field(entry, ['ip', 'IPAddress', 'ip_address']) ?? single;
+    if (got === undefined) throw new VMCreationFailed(`create_vm: ${action} reported no address for network '${name}'`, false);
+    if (want.type === 'manual' && want.ip && want.ip !== got) throw new VMCreationFailed(`create_vm: ${action} assigned ${got} on network '${name}', not the requested ${want.ip}`, false);
+    const mac = field(entry, ['mac', 'MacAddress']);
+    out[name] = { ...want, ip: got, ...(mac ? { mac } : {}) };
+  }
   return out;
 }
 
-function diskList(result: unknown): string[] {
-  let list: unknown = result;
-  if (list !== null && typeof list === 'object' && !Array.isArray(list)) list = (list as Record<string, unknown>)['disks'] ?? (list as Record<string, unknown>)['volumes'] ?? [];
-  if (!Array.isArray(list)) return [];
-  return list
-    .map((x) => (typeof x === 'string' ? x : x && typeof x === 'object' ? ((x as Record<string, unknown>)['id'] ?? (x as Record<string, unknown>)['disk_id'] ?? (x as Record<string, unknown>)['name']) : undefined))
-    .filter((x): x is string => typeof x === 'string' && x !== '');
+/** create_network's subnet as the provider reports it: range, gateway and reserved must all be in the result. */
+function networkShape(result: unknown, action: string): { range: string; gateway: string; reserved: string[] } {
+  const o = (result !== null && typeof result === 'object' ? result : {}) as Record<string, unknown>;
+  const range = o['range'] ?? o['subnet'];
+  const gateway = o['gateway'];
+  const reserved = o['reserved'];
+  if (typeof range !== 'string' || typeof gateway !== 'string' || !Array.isArray(reserved) || !reserved.every((r) => typeof r === 'string')) {
+    throw new CloudError(`create_network: ${action} did not report the network's range, gateway and reserved list (strings; reserved an array), got ${JSON.stringify(result)?.slice(0, 120)}`);
+  }
+  return { range, gateway, reserved };
 }
 
+/** The disk CIDs of a get_disks result, or undefined when the result is not a list of disks. */
+function diskList(result: unknown): string[] | undefined {
+  let list: unknown = result;
+  if (list !== null && typeof list === 'object' && !Array.isArray(list)) list = (list as Record<string, unknown>)['disks'] ?? (list as Record<string, unknown>)['volumes'];
+  if (!Array.isArray(list)) return undefined;
+  const ids = list.map((x) => (typeof x === 'string' ? x : x && typeof x === 'object' ? ((x as Record<string, unknown>)['id'] ?? (x as Record<string, unknown>)['disk_id'] ?? (x as Record<string, unknown>)['name']) : undefined));
+  return ids.every((x): x is string => typeof x === 'string' && x !== '') ? ids : undefined;
+}

@@ -7,21 +7,24 @@
  *   methods; for attach/detach `name` is the VM, as in the guide's attach_volume);
  * - create_vm: `agent_id`, a fresh `name` (`vm-<uuid>`), `image` and `stemcell_cid` (the stemcell
  *   CID), `cloud_properties`, `networks`, `env`, `disk_cids` (JSON values), `agent_settings` (the
- *   agent settings document of contract §8.2, networks marked preconfigured), each top-level
- *   cloud_properties key as its own parameter, `network` (the default network's
- *   cloud_properties.name, else its name) and `ip` (its static IP, if any);
+ *   agent settings document of contract §8.2, networks marked preconfigured), `network` (the default network's
+ *   cloud_properties.name, else its name) and `ip` (its static IP, if any); the top-level
+ *   cloud_properties keys are manifest values (manifestParams), below the operator's settings;
  * - create_disk: `size_mb`/`size_mib` (BOSH's MiB), `size_gb` (GiB rounded up, at least 1), a fresh
  *   `name` (`disk-<uuid>`), cloud_properties keys;
  * - everywhere: `state_dir`, `labels` (the configuration's labels), `label_list` (`k=v` strings)
  *   and `label_flags` (`--label k=v …`, for CLIs; an argv word that is just `{label_flags}`
  *   becomes one argument per element).
  *
- * The bridge's names win over cloud_properties keys of the same name.
+ * The bridge's names win over everything else, cloud_properties keys included.
  */
 import { randomUUID } from 'node:crypto';
 import type { CallContext } from '../../cpi/backend';
 import type { NetworkDefinition, Networks } from '../../cpi/schemas';
+import { familyOf, prefixOf, subnetOf } from '../../docker/network/ipam';
 import { buildAgentSettings } from '../../docker/settings/agent-settings';
+import { parsePorts, portConfig } from '../../docker/vm/ports';
+import { CloudError } from '../../rpc/errors';
 
 type Params = Record<string, unknown>;
 
@@ -33,10 +36,21 @@ export function common(call: CallContext): Params {
   return { state_dir: call.config.state_dir, labels, label_list: list, label_flags: list.flatMap((l) => ['--label', l]) };
 }
 
-/** Top-level keys of an object that can be parameters. */
-function flatten(obj: Readonly<Record<string, unknown>>, prefix = ''): Params {
+/**
+ * The top-level keys of a manifest's cloud_properties, as the parameters they would fill. They rank
+ * below the operator's settings and may only fill parameters the provider declares overridable
+ * (backend.ts checks; a key that is not an identifier can fill none and is refused there too).
+ */
+export function manifestParams(obj: Readonly<Record<string, unknown>>): Params {
   const out: Params = {};
-  for (const [k, v] of Object.entries(obj)) if (IDENT.test(prefix + k) && v !== null && v !== undefined) out[prefix + k] = v;
+  for (const [k, v] of Object.entries(obj)) if (v !== null && v !== undefined) out[k] = v;
+  return out;
+}
+
+/** Stemcell cloud_properties (from stemcell.MF) as `stemcell_<key>`: only identifier keys. */
+function stemcellProps(obj: Readonly<Record<string, unknown>>): Params {
+  const out: Params = {};
+  for (const [k, v] of Object.entries(obj)) if (IDENT.test(`stemcell_${k}`) && v !== null && v !== undefined) out[`stemcell_${k}`] = v;
   return out;
 }
 
@@ -85,7 +99,6 @@ export function createVmParams(
 ): Params {
   const name = freshName('vm');
   const out: Params = {
-    ...flatten(input.cloudProperties),
     agent_id: input.agentId,
     name,
     agent_settings: agentSettings(call, input.agentId, name, input.networks, input.env),
@@ -96,14 +109,57 @@ export function createVmParams(
     env: input.env,
     disk_cids: input.diskCids,
   };
-  const net = defaultNetwork(input.networks);
-  if (net) {
-    const [name, spec] = net;
-    const cpName = spec.cloud_properties?.['name'];
-    out['network'] = typeof cpName === 'string' && cpName ? cpName : name;
-    if (spec.ip) out['ip'] = spec.ip;
-  }
+  Object.assign(out, networkParams(input.networks), portParams(input.cloudProperties['ports']), {
+    agent_settings_json: JSON.stringify(out['agent_settings']),
+    // Labels of a network a provider creates for the VM: the configuration's, and a mark that it did.
+    network_labels: { ...call.config.labels, 'bosh.omnicloud.implicit': 'true' },
+  });
   return out;
+}
+
+/**
+ * The default network for container providers, in the Docker backend's terms: `network` (its
+ * cloud_properties.name; else `bosh-<subnet>` for a manual network, `bosh-dynamic` for a dynamic
+ * one), `ip`, `network_subnet`/`network_gateway` (manual), and the same as CLI flags
+ * (`ip_flags`: `--ip IP` or nothing; `network_create_flags`: `--subnet S --gateway G` or nothing)
+ * and as Engine API objects (`ipam_config`, `network_ipam`).
+ */
+function networkParams(networks: Networks): Params {
+  const net = defaultNetwork(networks);
+  if (!net) return { ip_flags: [], network_create_flags: [], ipam_config: {}, network_ipam: {} };
+  const [, spec] = net;
+  const cpName = spec.cloud_properties?.['name'];
+  const out: Params = { ip_flags: [], network_create_flags: [], ipam_config: {}, network_ipam: {} };
+  let subnet: string | undefined;
+  if (spec.type === 'manual' && spec.ip) {
+    const family = familyOf(spec.ip);
+    const prefix = family ? prefixOf(spec.netmask ?? (family === 4 ? 24 : 64), family) : undefined;
+    if (!family || prefix === undefined) throw new CloudError(`create_vm: network '${net[0]}' has no usable ip/netmask`);
+    subnet = subnetOf(spec.ip, prefix).cidr;
+    Object.assign(out, { ip: spec.ip, network_subnet: subnet, ip_flags: ['--ip', spec.ip], ipam_config: { IPv4Address: spec.ip } });
+    const gw = typeof spec.gateway === 'string' && spec.gateway ? spec.gateway : undefined;
+    out['network_create_flags'] = ['--subnet', subnet, ...(gw ? ['--gateway', gw] : [])];
+    out['network_ipam'] = { Config: [{ Subnet: subnet, ...(gw ? { Gateway: gw } : {}) }] };
+    if (gw) out['network_gateway'] = gw;
+  }
+  const fallback = subnet ? `bosh-${subnet.replace('/', '-')}` : 'bosh-dynamic';
+  out['network'] = typeof cpName === 'string' && cpName ? cpName : fallback;
+  return out;
+}
+
+/** cloud_properties.ports (the Docker backend's forms) as `-p` flags and as Engine API objects. */
+function portParams(ports: unknown): Params {
+  if (ports === undefined || ports === null) return { port_flags: [], exposed_ports: {}, port_bindings: {} };
+  if (!Array.isArray(ports)) throw new CloudError('create_vm: cloud_properties.ports must be a list');
+  let specs;
+  try {
+    specs = parsePorts(ports);
+  } catch (e) {
+    throw new CloudError(`create_vm: cloud_properties.ports: ${(e as Error).message}`);
+  }
+  const c = portConfig(specs);
+  const flags = specs.flatMap((s) => ['-p', s.binding ? `${s.binding.hostIp.includes(':') ? `[${s.binding.hostIp}]` : s.binding.hostIp}${s.binding.hostIp ? ':' : ''}${s.binding.hostPort ?? ''}:${s.container}/${s.protocol}` : `${s.container}/${s.protocol}`]);
+  return { port_flags: flags, exposed_ports: c.ExposedPorts, port_bindings: c.PortBindings };
 }
 
 /** A disk size (BOSH's MiB) in MiB and in GiB rounded up, at least 1. */
@@ -112,7 +168,7 @@ function sizeParams(sizeMiB: number): Params {
 }
 
 export function createDiskParams(sizeMiB: number, cloudProperties: Record<string, unknown>, vmCid: string | null): Params {
-  const out: Params = { ...flatten(cloudProperties), name: freshName('disk'), size: sizeMiB, ...sizeParams(sizeMiB), cloud_properties: cloudProperties };
+  const out: Params = { name: freshName('disk'), size: sizeMiB, ...sizeParams(sizeMiB), cloud_properties: cloudProperties };
   if (vmCid) Object.assign(out, { vm_cid: vmCid, worker_id: vmCid });
   return out;
 }
@@ -122,12 +178,12 @@ export function resizeDiskParams(cid: string, sizeMiB: number): Params {
 }
 
 export function updateDiskParams(cid: string, sizeMiB: number, cloudProperties: Record<string, unknown>): Params {
-  return { ...flatten(cloudProperties), size: sizeMiB, ...sizeParams(sizeMiB), cloud_properties: cloudProperties, ...diskParams(cid), new_size: sizeMiB };
+  return { size: sizeMiB, ...sizeParams(sizeMiB), cloud_properties: cloudProperties, ...diskParams(cid), new_size: sizeMiB };
 }
 
 export function createNetworkParams(def: NetworkDefinition): Params {
   const cp = def.cloud_properties ?? {};
-  const out: Params = { ...flatten(cp), name: freshName('net'), type: def.type, cloud_properties: cp };
+  const out: Params = { name: freshName('net'), type: def.type, cloud_properties: cp };
   if (def.range !== undefined) out['range'] = def.range;
   if (def.gateway !== undefined) out['gateway'] = def.gateway;
   if (def.netmask_bits !== undefined) out['netmask_bits'] = def.netmask_bits;
@@ -135,7 +191,7 @@ export function createNetworkParams(def: NetworkDefinition): Params {
 }
 
 export function createStemcellParams(imagePath: string, cloudProperties: Record<string, unknown>): Params {
-  const out: Params = { ...flatten(cloudProperties, 'stemcell_'), image_path: imagePath, name: freshName('stemcell'), cloud_properties: cloudProperties };
+  const out: Params = { ...stemcellProps(cloudProperties), image_path: imagePath, name: freshName('stemcell'), cloud_properties: cloudProperties };
   return out;
 }
 

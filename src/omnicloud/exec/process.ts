@@ -1,10 +1,18 @@
 /**
- * Runs one program: its own process group (so a timeout kills the children a script started too),
- * STDIN on /dev/null (a CLI that prompts gets EOF instead of hanging), an explicit environment,
- * and capped output. Output is kept as bytes and decoded once, so a cap never splits a character
- * into an exception.
+ * Runs one program: its own process group, STDIN on /dev/null (a CLI that prompts gets EOF
+ * instead of hanging), an explicit environment, and capped output. Output is kept as bytes and
+ * decoded once, so a cap never splits a character into an exception.
+ *
+ * The deadline is hard. At it the process group gets SIGTERM, then SIGKILL after a short grace,
+ * and so does every process that carries the run's tag in its environment (`OMNI_RUN=<uuid>`):
+ * that catches descendants that left the group (`setsid sleep 1000 &`, a daemonizing CLI). The
+ * call then fails with TimeoutError at once — it does not wait for a pipe a descendant still
+ * holds. A program that exits while a descendant keeps its stdout open is waited for only up to
+ * the deadline.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
 import { OmniError, providerError } from '../errors';
 
 export interface ProcessSpec {
@@ -30,22 +38,73 @@ export interface ProcessResult {
   ms: number;
 }
 
-function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
-  if (pid === undefined) return;
+const TAG = 'OMNI_RUN';
+
+function kill(pid: number, signal: NodeJS.Signals): boolean {
   try {
-    process.kill(-pid, signal);
+    process.kill(pid, signal);
+    return true;
   } catch {
-    /* already gone */
+    return false; // already gone
   }
+}
+
+/** Processes whose environment carries the run's tag (readable for our own user's processes). */
+export function taggedProcesses(tag: string): number[] {
+  const needle = Buffer.from(`${TAG}=${tag}\0`);
+  const out: number[] = [];
+  let pids: string[];
+  try {
+    pids = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return out;
+  }
+  for (const pid of pids) {
+    if (Number(pid) === process.pid) continue;
+    try {
+      if (fs.readFileSync(`/proc/${pid}/environ`).includes(needle)) out.push(Number(pid));
+    } catch {
+      /* gone, or not ours */
+    }
+  }
+  return out;
+}
+
+/** Signals the group and every tagged process; returns how many were still there. */
+function killRun(pid: number | undefined, tag: string, signal: NodeJS.Signals): number {
+  let n = 0;
+  if (pid !== undefined && kill(-pid, signal)) n++;
+  for (const p of taggedProcesses(tag)) if (kill(p, signal)) n++;
+  return n;
+}
+
+/** TERM to the run now, KILL after the grace (sooner once all are gone); `done` when none is left (or after 1 s of KILLs). */
+function terminate(child: ChildProcess, tag: string, graceMs: number, schedule: (t: NodeJS.Timeout) => void, done: () => void): void {
+  killRun(child.pid, tag, 'SIGTERM');
+  const termUntil = Date.now() + graceMs;
+  let killedAt = 0;
+  const poll = () => {
+    const leader = child.exitCode === null && child.signalCode === null ? 1 : 0;
+    const left = leader + taggedProcesses(tag).length;
+    if (left > 0 && !killedAt && Date.now() < termUntil) return schedule(setTimeout(poll, 25));
+    if (left > 0 && !killedAt) killedAt = Date.now();
+    if (left > 0 && Date.now() - killedAt < 1000) {
+      killRun(child.pid, tag, 'SIGKILL');
+      return schedule(setTimeout(poll, 10));
+    }
+    done();
+  };
+  schedule(setTimeout(poll, 10));
 }
 
 export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
   const started = Date.now();
+  const tag = randomUUID();
   return new Promise((resolve, reject) => {
-    let child;
+    let child: ChildProcess & { stdout: NodeJS.ReadableStream & { destroy(): void }; stderr: NodeJS.ReadableStream & { destroy(): void } };
     try {
       child = spawn(spec.file, spec.args, {
-        env: spec.env,
+        env: { ...spec.env, [TAG]: tag },
         cwd: spec.cwd,
         stdio: ['ignore', 'pipe', 'pipe'],
         detached: true,
@@ -64,12 +123,20 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
     let settled = false;
     let killTimer: NodeJS.Timeout | undefined;
 
+    /** Ends the run: every process of it gone (terminate), then the call fails with `why`. */
     const stop = (why: OmniError) => {
       if (failure) return;
       failure = why;
-      killGroup(child.pid, 'SIGTERM');
-      killTimer = setTimeout(() => killGroup(child.pid, 'SIGKILL'), spec.killGraceMs ?? 2000);
-      killTimer.unref();
+      clearTimeout(timer);
+      terminate(child, tag, spec.killGraceMs ?? 2000, (t) => (killTimer = t), () => {
+        // Whoever still holds the pipes, the call is over.
+        child.stdout.destroy();
+        child.stderr.destroy();
+        finish(() => {
+          why.details['stderr'] = Buffer.concat(err).toString('utf8');
+          reject(why);
+        });
+      });
     };
 
     const timer = setTimeout(() => {
@@ -108,14 +175,9 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
       finish(() => reject(providerError(`cannot run '${spec.file}': ${why}`, { program: spec.file })));
     });
     child.on('close', (code, signal) => {
+      // A stopped run settles in stop(), after its processes are gone.
+      if (failure) return;
       finish(() => {
-        // Whatever the leader left behind in its group goes with it.
-        if (failure) killGroup(child.pid, 'SIGKILL');
-        if (failure) {
-          failure.details['stderr'] = Buffer.concat(err).toString('utf8');
-          reject(failure);
-          return;
-        }
         resolve({
           exitCode: code,
           signal,

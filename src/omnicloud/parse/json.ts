@@ -42,9 +42,17 @@ function resolvePointer(doc: unknown, pointer: string): unknown {
   return v;
 }
 
+/** Integers beyond 2^53 stay exact, as strings (JSON.parse would round them): lossless-json reads those. */
+function parseExact(text: string): unknown {
+  if (!/\d{16,}/.test(text)) return parseJson(text);
+  parseJson(text); // the same syntax errors, located by line and column
+  const { parse } = require('lossless-json') as typeof import('lossless-json');
+  return parse(text, null, (v: string) => (/^-?\d+$/.test(v) && !Number.isSafeInteger(Number(v)) ? v : Number(v)));
+}
+
 function parseDoc(text: string, what: string): unknown {
   try {
-    return parseJson(text);
+    return parseExact(text);
   } catch (e) {
     throw providerError(`${what} is not JSON: ${(e as Error).message}`);
   }

@@ -1,8 +1,8 @@
 /**
  * The regex dialect of parse rules, pinned and explicit:
  *
- * - JavaScript RegExp in Unicode mode (the `u` flag): `\d`, `\s`, `[^"]`, `(?<name>…)`; escaping a
- *   character that is not syntax (`\:`) is an error at load time, not a silent no-op;
+ * - RE2 syntax, matched in linear time (linear.ts): `\d`, `\s`, `[^"]`, `(?<name>…)`, `(?P<name>…)`;
+ *   backreferences and lookaround are load errors naming the pattern;
  * - flags come from the pattern's `flags` (`i`, `m`, `s`); the default is `m` — `^` and `$` match
  *   at line boundaries — and `.` never crosses a newline unless `s` is given. A leading inline group
  *   such as `(?s)` or `(?im)`, as Rust's regex wrote flags, is accepted and moved into the flags;
@@ -12,6 +12,7 @@
  *   escaped, so a value is only ever matched literally.
  */
 import { parseTemplate } from '../template/placeholders';
+import { LinearRegex } from './linear';
 import { requireValue, toText, type Scope } from '../template/values';
 
 const WHOLE_OUTPUT = new Set(['(.*)', '.*', '^(.*)$', '^.*$']);
@@ -26,7 +27,7 @@ export interface CompiledRegex {
   flags: string;
   /** Declared parameters that occur as `{name}` in the source; empty for a fixed regex. */
   params: string[];
-  fixed?: RegExp;
+  fixed?: LinearRegex;
   /** Capture groups; substituted values are escaped, so they add none. */
   groups: number;
 }
@@ -54,8 +55,8 @@ export function compileRegex(spec: RegexSpec, declared: ReadonlySet<string>): Co
     .filter((s) => s.kind === 'param' && declared.has(s.name))
     .map((s) => (s as { name: string }).name);
   const probeSource = params.length ? substitute(source, declared, () => 'x') : source;
-  const probe = new RegExp(probeSource, `${flags}u`);
-  const groups = groupCount(probe);
+  const probe = LinearRegex.compile(probeSource, flags);
+  const groups = probe.groups;
   return params.length ? { source, flags, params, groups } : { source, flags, params, fixed: probe, groups };
 }
 
@@ -65,12 +66,7 @@ function substitute(source: string, declared: ReadonlySet<string>, value: (name:
     .join('');
 }
 
-export function materialize(r: CompiledRegex, scope: Scope, where: string): RegExp {
+export function materialize(r: CompiledRegex, scope: Scope, where: string): LinearRegex {
   if (r.fixed) return r.fixed;
-  return new RegExp(substitute(r.source, new Set(r.params), (n) => toText(requireValue(scope, n, where), n, where)), `${r.flags}u`);
-}
-
-/** Number of capture groups of a regex. */
-export function groupCount(re: RegExp): number {
-  return (new RegExp(`${re.source}|`, re.flags.replace(/[gy]/g, '')).exec('') as RegExpExecArray).length - 1;
+  return LinearRegex.compile(substitute(r.source, new Set(r.params), (n) => toText(requireValue(scope, n, where), n, where)), r.flags);
 }

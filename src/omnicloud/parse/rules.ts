@@ -16,6 +16,7 @@
 import { providerError } from '../errors';
 import type { Scope } from '../template/values';
 import { applyJsonRule, type JsonRule } from './json';
+import type { LinearRegex } from './linear';
 import { materialize, type CompiledRegex } from './regex';
 import { transformText, type Transform } from './transform';
 
@@ -31,7 +32,7 @@ export interface CompiledPattern {
 export type Fields = Array<[string, CompiledPattern]>;
 
 export interface ArrayPattern {
-  line: RegExp;
+  line: LinearRegex;
   indexGroup: number;
   object: Fields;
 }
@@ -47,10 +48,10 @@ export type CompiledRules =
 type Match = { matched: boolean; found: boolean; value?: unknown };
 
 /** The regexes of one parse: one with placeholders is built when first used, then reused. */
-type Regexes = (r: CompiledRegex) => RegExp;
+type Regexes = (r: CompiledRegex) => LinearRegex;
 
 function regexes(scope: Scope, where: string): Regexes {
-  const built = new Map<CompiledRegex, RegExp>();
+  const built = new Map<CompiledRegex, LinearRegex>();
   return (r) => {
     if (r.fixed) return r.fixed;
     let re = built.get(r);
@@ -66,7 +67,7 @@ function regexes(scope: Scope, where: string): Regexes {
 function applyPattern(text: string, name: string, p: CompiledPattern, re: Regexes): Match {
   const m = re(p.regex).exec(text);
   const group = p.group ?? (p.regex.groups > 0 ? 1 : 0);
-  const captured = m ? (typeof group === 'string' ? m.groups?.[group] : m[group]) : undefined;
+  const captured = m ? (typeof group === 'string' ? m.named[group] : m.groups[group]) : undefined;
   if (p.transform === 'boolean' && (group === 0 || captured === undefined)) {
     // Without a capture to read, a boolean says whether the pattern matched.
     return { matched: captured !== undefined, found: true, value: m !== null };
@@ -91,7 +92,7 @@ function applyFields(text: string, fields: Fields, re: Regexes, context: string)
 }
 
 function applyArray(rule: Extract<CompiledRules, { type: 'array' }>, text: string, re: Regexes): unknown[] {
-  let items = text.split(re(rule.separator)).filter((s) => s.trim() !== '');
+  let items = re(rule.separator).split(text).filter((s) => s.trim() !== '');
   items = items.slice(rule.headerLines, items.length - rule.footerLines);
   const required = rule.patterns.filter(([, p]) => !p.optional && p.default === undefined && p.transform !== 'boolean');
   const out: unknown[] = [];
@@ -121,7 +122,7 @@ function applyProperties(rule: Extract<CompiledRules, { type: 'properties' }>, t
     const groups = new Map<string, string[]>();
     for (const line of lines) {
       const m = ap.line.exec(line);
-      const idx = m?.[ap.indexGroup];
+      const idx = m?.groups[ap.indexGroup];
       if (idx === undefined) continue;
       const g = groups.get(idx) ?? [];
       g.push(line);

@@ -13,19 +13,23 @@ import { parseJson } from '../../runtime/json';
 import { compileErrorRule } from '../classify';
 import { ProviderLoadError } from '../errors';
 import type { JsonField } from '../parse/json';
-import { compileRegex, groupCount, splitInlineFlags } from '../parse/regex';
+import { LinearRegex } from '../parse/linear';
+import { compileRegex, splitInlineFlags } from '../parse/regex';
 import type { CompiledPattern, CompiledRules, Fields } from '../parse/rules';
 import { statusMapping } from '../status';
-import { commandPlaceholders, compileCommand } from '../template/command';
+import { commandPlaceholders, compileCommand, type ShellAnalyser } from '../template/command';
+import { CachedAnalyser } from '../template/analysis-cache';
 import { compileEndpoint, endpointPlaceholders } from '../template/endpoint';
 import { parseTemplate } from '../template/placeholders';
 import { TemplateSyntaxError } from '../template/shell';
 import { methodMapProblems } from '../bridge/methods';
 import { providerProblems } from './issues';
+import { isSecretName } from '../secrets';
 import type { CompiledAction, CompiledStep, CompiledTarget, Phase, Provider } from './model';
 import { HTTP_METHODS, Provider as ProviderSchema, type Action, type ParseRules, type Pattern, type ProviderFile, type Step } from './schema';
 
 class Problems {
+  constructor(readonly analyser: ShellAnalyser) {}
   readonly list: string[] = [];
   readonly warnings: string[] = [];
   add(where: string, what: string): void {
@@ -54,6 +58,9 @@ function compilePattern(p: Pattern & { match_value?: string }, declared: Readonl
   if (regex.fixed) {
     const groups = regex.groups;
     if (typeof p.group === 'number' && p.group > groups) pr.add(`${where}.group`, `is ${p.group} but the regex has ${groups} capture group(s)`);
+    // With several groups the default (group 1) is a guess: the seed's `Disk-(\d+)-Size` beside a
+    // second group silently returned the index.
+    if (p.group === undefined && groups > 1) pr.add(`${where}.group`, `the regex has ${groups} capture groups: say which one holds the value (group: 1, 2, … or a group name)`);
     if (p.transform === 'boolean' && (p.group ?? (groups > 0 ? 1 : 0)) === 0 && regex.fixed.test('')) {
       pr.warnings.push(`${where}: this boolean pattern matches any output, so it is always true`);
     }
@@ -80,12 +87,12 @@ function compileRules(r: ParseRules, declared: ReadonlySet<string>, where: strin
       return { type: 'array', separator, patterns: compileFields(r.patterns, declared, `${where}.patterns`, pr), headerLines: r.header_lines ?? 0, footerLines: r.footer_lines ?? 0 };
     }
     case 'properties': {
-      const arrays: Array<[string, { line: RegExp; indexGroup: number; object: Fields }]> = [];
+      const arrays: Array<[string, { line: LinearRegex; indexGroup: number; object: Fields }]> = [];
       for (const [key, ap] of Object.entries(r.array_patterns ?? {})) {
         const w = `${where}.array_patterns.${key}`;
         const compiled = pr.try(w, () => {
-          const prefixGroups = groupCount(new RegExp(ap.prefix, 'u'));
-          return { line: new RegExp(`^\\s*(?:${ap.prefix})[-_.:\\s]*(${ap.index})`, 'u'), indexGroup: prefixGroups + 1 };
+          const prefixGroups = LinearRegex.compile(ap.prefix).groups;
+          return { line: LinearRegex.compile(`^\\s*(?:${ap.prefix})[-_.:\\s]*(${ap.index})`), indexGroup: prefixGroups + 1 };
         });
         if (compiled) arrays.push([key, { ...compiled, object: compileFields(ap.object, declared, `${w}.object`, pr) }]);
       }
@@ -126,14 +133,14 @@ function compileTarget(s: RawStep, where: string, pr: Problems): CompiledTarget 
     return undefined;
   }
   if (s.command !== undefined) {
-    const command = pr.try(`${where}.command`, () => compileCommand(s.command as string));
+    const command = pr.try(`${where}.command`, () => compileCommand(s.command as string, {}, pr.analyser));
     return command && { kind: 'command', command };
   }
   const t = s.target as NonNullable<RawStep['target']>;
   if (t.Command !== undefined) {
     const spec = typeof t.Command === 'string' ? { command: t.Command } : t.Command;
     const opts = typeof t.Command === 'string' || t.Command.shell === undefined ? {} : { shell: t.Command.shell };
-    const command = pr.try(`${where}.target.Command`, () => compileCommand(spec.command, opts));
+    const command = pr.try(`${where}.target.Command`, () => compileCommand(spec.command, opts, pr.analyser));
     return command && { kind: 'command', command };
   }
   const ep = t.Endpoint as NonNullable<typeof t.Endpoint>;
@@ -212,21 +219,21 @@ function compileStep(s: RawStep, ctx: StepContext, pr: Problems): CompiledStep |
   return out;
 }
 
-function compilePatterns(p: Record<string, string> | undefined, where: string, pr: Problems): Map<string, RegExp> {
-  const out = new Map<string, RegExp>();
+function compilePatterns(p: Record<string, string> | undefined, where: string, pr: Problems): Map<string, LinearRegex> {
+  const out = new Map<string, LinearRegex>();
   for (const [k, src] of Object.entries(p ?? {})) {
     // The schema accepts a leading inline group such as (?i): it becomes a flag here too. No other
     // flag is added: ^ and $ must anchor the whole value, not a line of it.
     const re = pr.try(`${where}.${k}`, () => {
       const { source, flags } = splitInlineFlags(src, '');
-      return new RegExp(source, `${flags}u`);
+      return LinearRegex.compile(source, flags);
     });
     if (re) out.set(k, re);
   }
   return out;
 }
 
-function compileAction(name: string, a: Action, pr: Problems): CompiledAction | undefined {
+function compileAction(name: string, a: Action, pr: Problems, providerOverridable: readonly string[] | undefined): CompiledAction | undefined {
   const where = `actions.${name}`;
   const params = a.params ?? [];
   const steps: CompiledStep[] = [];
@@ -258,9 +265,13 @@ function compileAction(name: string, a: Action, pr: Problems): CompiledAction | 
       earlier.push(stepName);
     });
   }
+  const dup = params.filter((x, i) => params.indexOf(x) !== i);
+  if (dup.length) pr.add(`${where}.params`, `${[...new Set(dup)].map((x) => `'${x}'`).join(', ')} listed twice`);
   const patterns = compilePatterns(a.param_patterns, `${where}.param_patterns`, pr);
   for (const k of patterns.keys()) if (!params.includes(k)) pr.add(`${where}.param_patterns.${k}`, `'${k}' is not declared in params`);
   for (const k of a.secret_params ?? []) if (!params.includes(k)) pr.add(`${where}.secret_params`, `'${k}' is not declared in params`);
+  const overridable = new Set([...(providerOverridable ?? []), ...(a.overridable ?? [])]);
+  for (const k of a.overridable ?? []) if (isSecretName(k, new Set(a.secret_params ?? []))) pr.add(`${where}.overridable`, `'${k}' is a secret: a manifest can never set it`);
   if (!ok || !main) return undefined;
   const out: CompiledAction = {
     name,
@@ -268,6 +279,7 @@ function compileAction(name: string, a: Action, pr: Problems): CompiledAction | 
     defaults: a.default_settings ?? {},
     secretParams: new Set(a.secret_params ?? []),
     paramPatterns: patterns,
+    overridable,
     steps,
     main,
   };
@@ -275,23 +287,31 @@ function compileAction(name: string, a: Action, pr: Problems): CompiledAction | 
   return out;
 }
 
-export function compileProvider(raw: unknown, file: string, digest: string): Provider {
+export interface LoadOptions {
+  /** Where the shell analysis of provider files is cached (analysis-cache.ts); none: analyse every time. */
+  cacheDir?: string;
+}
+
+export function compileProvider(raw: unknown, file: string, digest: string, opts: LoadOptions = {}): Provider {
   const parsed = ProviderSchema.safeParse(raw);
   if (!parsed.success) throw new ProviderLoadError(file, providerProblems(parsed.error.issues, raw));
   const p: ProviderFile = parsed.data;
-  const pr = new Problems();
+  const analyser = CachedAnalyser.forFile(opts.cacheDir, digest);
+  const pr = new Problems(analyser);
   const actions = new Map<string, CompiledAction>();
   for (const [name, a] of Object.entries(p.actions)) {
-    const c = compileAction(name, a, pr);
+    const c = compileAction(name, a, pr, p.overridable);
     if (c) actions.set(name, c);
   }
   const methodMap = p.bosh?.method_map ?? {};
   for (const e of methodMapProblems(methodMap, (a) => Object.prototype.hasOwnProperty.call(p.actions, a))) {
     pr.add(`bosh.method_map.${e.method}`, e.kind === 'method' ? `'${e.method}' is not a BOSH CPI method` : `action '${e.action}' is not defined`);
   }
+  for (const k of p.overridable ?? []) if (isSecretName(k, new Set(p.secret_params ?? []))) pr.add('overridable', `'${k}' is a secret: a manifest can never set it`);
   const versions = Object.entries(p.validation?.version_requirements ?? {});
   for (const [cmd, range] of versions) if (validRange(range) === null) pr.add(`validation.version_requirements.${cmd}`, 'is not a valid semver range');
   const paramPatterns = compilePatterns(p.param_patterns, 'param_patterns', pr);
+  analyser.save();
   if (pr.list.length) throw new ProviderLoadError(file, pr.list);
 
   const provider: Provider = {
@@ -321,7 +341,8 @@ export function compileProvider(raw: unknown, file: string, digest: string): Pro
 function readProviderFile(file: string): { text: string; raw: unknown } {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    // A UTF-8 byte order mark (editors on Windows write one) is not JSON: tolerated.
+    text = fs.readFileSync(file, 'utf8').replace(/^\uFEFF/, '');
   } catch (e) {
     throw new ProviderLoadError(file, [`cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`]);
   }
@@ -332,13 +353,13 @@ function readProviderFile(file: string): { text: string; raw: unknown } {
   }
 }
 
-function compileText(text: string, raw: unknown, file: string): Provider {
-  return compileProvider(raw, file, createHash('sha256').update(text).digest('hex'));
+function compileText(text: string, raw: unknown, file: string, opts: LoadOptions): Provider {
+  return compileProvider(raw, file, createHash('sha256').update(text).digest('hex'), opts);
 }
 
-export function loadProviderFile(file: string): Provider {
+export function loadProviderFile(file: string, opts: LoadOptions = {}): Provider {
   const { text, raw } = readProviderFile(file);
-  return compileText(text, raw, file);
+  return compileText(text, raw, file, opts);
 }
 
 export interface LoadResult {
@@ -361,13 +382,13 @@ function providerFiles(dir: string): string[] {
   }
 }
 
-export function loadProviderDir(dir: string): LoadResult {
+export function loadProviderDir(dir: string, opts: LoadOptions = {}): LoadResult {
   const providers = new Map<string, Provider>();
   const errors: ProviderLoadError[] = [];
   for (const file of providerFiles(dir)) {
     try {
       if (!fs.statSync(file).isFile()) continue;
-      const p = loadProviderFile(file);
+      const p = loadProviderFile(file, opts);
       const first = providers.get(p.name);
       if (first) {
         errors.push(new ProviderLoadError(file, [`name: provider name '${p.name}' is already defined by ${path.basename(first.file)}`]));
@@ -389,18 +410,18 @@ export function loadProviderDir(dir: string): LoadResult {
  * that name but not compiling). When no file provides the name, this is loadProviderDir's result,
  * so the caller can say what the directory does hold.
  */
-export function loadNamedProvider(dir: string, name: string): LoadResult {
+export function loadNamedProvider(dir: string, name: string, opts: LoadOptions = {}): LoadResult {
   const errors: ProviderLoadError[] = [];
   for (const file of providerFiles(dir)) {
     try {
       if (!fs.statSync(file).isFile()) continue;
       const { text, raw } = readProviderFile(file);
       if (raw === null || typeof raw !== 'object' || (raw as { name?: unknown }).name !== name) continue;
-      return { dir, providers: new Map([[name, compileText(text, raw, file)]]), errors };
+      return { dir, providers: new Map([[name, compileText(text, raw, file, opts)]]), errors };
     } catch (e) {
       if (e instanceof ProviderLoadError) errors.push(e);
       else throw e;
     }
   }
-  return loadProviderDir(dir);
+  return loadProviderDir(dir, opts);
 }

@@ -1,5 +1,6 @@
 /** A provider as the engine runs it: every template compiled and checked when the file loads. */
 import type { CompiledErrorRule } from '../classify';
+import type { LinearRegex } from '../parse/linear';
 import type { CompiledRules } from '../parse/rules';
 import type { StatusMapping } from '../status';
 import type { CompiledCommand } from '../template/command';
@@ -46,7 +47,9 @@ export interface CompiledAction {
   params: readonly string[];
   defaults: Readonly<Record<string, unknown>>;
   secretParams: ReadonlySet<string>;
-  paramPatterns: ReadonlyMap<string, RegExp>;
+  paramPatterns: ReadonlyMap<string, LinearRegex>;
+  /** Parameters a manifest may set in this action (the provider's and the action's lists). */
+  overridable: ReadonlySet<string>;
   /** pre_delete, pre_exec, main and post_exec steps, in the order they run. */
   steps: readonly CompiledStep[];
   main: CompiledStep;
@@ -70,7 +73,7 @@ export interface Provider {
   status?: StatusMapping;
   errorRules: readonly CompiledErrorRule[];
   secretParams: ReadonlySet<string>;
-  paramPatterns: ReadonlyMap<string, RegExp>;
+  paramPatterns: ReadonlyMap<string, LinearRegex>;
   env: Readonly<Record<string, string>>;
   passEnv: readonly string[];
   timeoutS?: number;

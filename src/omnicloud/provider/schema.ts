@@ -13,6 +13,7 @@
  */
 import * as z from 'zod/mini';
 import { TRANSFORMS } from '../parse/transform';
+import { LinearRegex } from '../parse/linear';
 import { splitInlineFlags } from '../parse/regex';
 import { isPointer } from '../parse/json';
 import { CATEGORIES } from '../errors';
@@ -24,19 +25,16 @@ export const FieldName = z.string().check(z.regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, '
 export const ActionName = z.string().check(z.regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, 'must be an action name (letters, digits, _ and -)'));
 const NonEmpty = z.string().check(z.minLength(1));
 
-/** A regex source that compiles in the pinned dialect (parse/regex.ts). */
-export const RegexSource = z.string().check(
-  z.refine((s) => {
-    try {
-      const { source, flags } = splitInlineFlags(s, undefined);
-      // Placeholders are checked against the declared params later; here they stand for a value.
-      new RegExp(source.replace(/\{[A-Za-z_][A-Za-z0-9_]*\}/g, 'x'), `${flags}u`);
-      return true;
-    } catch {
-      return false;
-    }
-  }, 'is not a valid regular expression (JavaScript syntax in Unicode mode)'),
-);
+/** A regex source that the linear-time engine accepts (parse/regex.ts, parse/linear.ts); the issue says why not. */
+export const RegexSource = z.string().check((ctx) => {
+  try {
+    const { source, flags } = splitInlineFlags(ctx.value, undefined);
+    // Placeholders are checked against the declared params later; here they stand for a value.
+    LinearRegex.compile(source.replace(/\{[A-Za-z_][A-Za-z0-9_]*\}/g, 'x'), flags);
+  } catch (e) {
+    ctx.issues.push({ code: 'custom', message: e instanceof SyntaxError ? e.message : 'is not a valid regular expression', input: ctx.value });
+  }
+});
 
 const Flags = z.string().check(z.regex(/^[ims]*$/, "may only hold the flags 'i', 'm' and 's'"));
 
@@ -183,6 +181,8 @@ export const Action = z.strictObject({
   pre_delete: z.optional(z.array(Hook)),
   secret_params: z.optional(z.array(ParamName)),
   param_patterns: z.optional(z.record(ParamName, RegexSource)),
+  /** Parameters a manifest's cloud_properties may set (besides the provider's list). */
+  overridable: z.optional(z.array(ParamName)),
   max_output_bytes: z.optional(z.int().check(z.gte(1))),
 });
 export type Action = z.output<typeof Action>;
@@ -227,6 +227,8 @@ export const Provider = z.strictObject({
   error_rules: z.optional(z.array(ErrorRule)),
   secret_params: z.optional(z.array(ParamName)),
   param_patterns: z.optional(z.record(ParamName, RegexSource)),
+  /** Parameters a manifest's cloud_properties may set in every action; nothing else can come from a manifest. */
+  overridable: z.optional(z.array(ParamName)),
   env: z.optional(Env),
   /** Variables passed through from the CPI's own environment (e.g. DOCKER_HOST). */
   pass_env: z.optional(z.array(z.string().check(z.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')))),

@@ -1,52 +1,47 @@
 /**
  * Command templates: compiled once when the provider loads, rendered per call.
  *
- * The template is split into argv words *before* substitution, so a value is always exactly one
+ * A template is split into argv words *before* substitution, so a value is always exactly one
  * argument (or, when a whole word is a placeholder whose value is an array, one argument per
- * element) and nothing is run through a shell. Two cases need shell code, and there every value is
- * POSIX-quoted for the spot it lands in:
- * - the template itself uses shell syntax (a pipe, a redirection, `$(…)`, `&&`, …) or says
- *   `shell: true`: it runs as `/bin/sh -c <template>`;
- * - a word is the script of `sh -c '…'` (bash, dash, `busybox sh`, `su -c`, also behind
- *   `docker exec …`): that word is shell code.
+ * element) and nothing runs through a shell. A template that is shell code (a pipe, a
+ * redirection, `$(…)`, `&&`, …, or `shell: true`) runs as `/bin/sh -c SCRIPT`, and there a value
+ * never becomes shell text either: each placeholder is a double-quoted environment variable
+ * (`"${OMNI_P0}"`) and the value travels in the environment. Placeholders where a value would be
+ * read as code (comments, here-documents, eval, `sh -c` scripts, `python -c`, …) are load errors
+ * (shell-code.ts, code-positions.ts).
  */
-import { parseTemplate } from './placeholders';
-import { nestedScripts, quoteIn, scriptContexts, splitWords, startsNestedShell, TemplateSyntaxError, type Part, type Quote } from './shell';
+import { CachedAnalyser } from './analysis-cache';
+import { analyseCall } from './code-positions';
+import { parseTemplate, type Segment } from './placeholders';
+import type { Problem, ShellLang } from './programs';
+import { plainWords, problemText, TemplateSyntaxError, type CompiledCommand, type Quote, type WordPart } from './shell';
 import { validationError } from '../errors';
 import { requireValue, toText, type Scope } from './values';
 
-export type WordPart = { kind: 'text'; text: string } | { kind: 'param'; name: string; quote: 'raw' | Quote };
+/** What the parser chunk offers; the provider loader wraps it with a cache. */
+export interface ShellAnalyser {
+  template(template: string, segments: readonly Segment[], opts: { shell?: boolean }): CompiledCommand;
+  script(code: string, lang: ShellLang, positional: ReadonlyArray<readonly string[]>): Problem[];
+}
 
-export type CompiledCommand =
-  | { mode: 'argv'; words: WordPart[][] }
-  | { mode: 'shell'; script: WordPart[]; reason: string };
+export type { CompiledCommand };
 
 const SHELL_PATH = '/bin/sh';
 
-function withContexts(parts: readonly Part[]): WordPart[] {
-  if (startsNestedShell(parts)) {
-    throw new TemplateSyntaxError('shell code that starts another shell with placeholders in its script (they would be read twice): pass values as positional arguments ($1, $2) of the inner shell instead');
-  }
-  const ctxs = scriptContexts(parts);
-  let k = 0;
-  return parts.map((p) => (p.kind === 'text' ? p : { kind: 'param', name: p.name, quote: (ctxs[k++] as { ctx: Quote }).ctx }));
-}
-
-/** Compiles a command template; throws TemplateSyntaxError for a template that cannot be run safely. */
-export function compileCommand(template: string, opts: { shell?: boolean } = {}): CompiledCommand {
+/** Compiles a command template; throws TemplateSyntaxError for one that cannot run safely. */
+export function compileCommand(template: string, opts: { shell?: boolean } = {}, analyser: ShellAnalyser = new CachedAnalyser()): CompiledCommand {
   const segments = parseTemplate(template);
-  const { words, needsShell } = splitWords(segments);
-  if (words.length === 0) throw new TemplateSyntaxError('the command is empty');
-  if (needsShell !== null || opts.shell === true) {
-    if (opts.shell === false) throw new TemplateSyntaxError(`the command needs a shell (it uses ${needsShell}) but says shell: false`);
-    const parts: Part[] = segments.map((s) => (s.kind === 'text' ? { kind: 'text', text: s.text } : { kind: 'param', name: s.name }));
-    return { mode: 'shell', script: withContexts(parts), reason: needsShell ?? 'shell: true' };
-  }
-  const scripts = new Set(nestedScripts(words));
-  const compiled = words.map((w, i): WordPart[] =>
-    scripts.has(i) ? withContexts(w) : w.map((p) => (p.kind === 'text' ? p : { kind: 'param', name: p.name, quote: 'raw' })),
-  );
-  return { mode: 'argv', words: compiled };
+  const plain = opts.shell === true ? null : plainWords(segments);
+  if (!plain) return analyser.template(template, segments, opts);
+  const words = plain.map((w) => ({
+    text: w.every((p) => p.kind === 'text') ? w.map((p) => (p as { text: string }).text).join('') : null,
+    values: w.filter((p) => p.kind === 'param').map((p) => (p as { name: string }).name),
+    splice: w.length === 1 && w[0]?.kind === 'param',
+  }));
+  const r = analyseCall(words, false);
+  const problems = [...r.problems, ...r.nested.flatMap((n) => analyser.script(n.code, n.lang, n.positional))];
+  if (problems.length) throw new TemplateSyntaxError(problems.map(problemText).join('; '));
+  return { mode: 'argv', words: plain };
 }
 
 /** The names a compiled command refers to. */
@@ -55,22 +50,40 @@ export function commandPlaceholders(c: CompiledCommand): string[] {
   return [...new Set(parts.filter((p) => p.kind === 'param').map((p) => (p as { name: string }).name))];
 }
 
-function quoted(quote: Quote, v: unknown, name: string, where: string): string {
-  // An array in a bare spot of shell code is a list of words, each quoted; anywhere else it is JSON.
-  if (Array.isArray(v) && quote === 'bare') return v.map((x) => quoteIn('bare', toText(x, name, where))).join(' ');
-  return quoteIn(quote, toText(v, name, where));
-}
-
 function renderParts(parts: readonly WordPart[], scope: Scope, where: string): string {
   let s = '';
-  for (const p of parts) {
-    if (p.kind === 'text') s += p.text;
-    else {
-      const v = requireValue(scope, p.name, where);
-      s += p.quote === 'raw' ? toText(v, p.name, where) : quoted(p.quote, v, p.name, where);
-    }
-  }
+  for (const p of parts) s += p.kind === 'text' ? p.text : toText(requireValue(scope, p.name, where), p.name, where);
   return s;
+}
+
+/** A reference to the variable that carries a value, for the quoting context it stands in. */
+function reference(variable: string, quote: Quote): string {
+  if (quote === 'dq') return `\${${variable}}`;
+  if (quote === 'sq') return `'"\${${variable}}"'`;
+  return `"\${${variable}}"`;
+}
+
+/** Shell code with every value moved into the environment: the script text holds only references. */
+function renderScript(parts: readonly WordPart[], scope: Scope, where: string): { script: string; env: Record<string, string> } {
+  const env: Record<string, string> = {};
+  const vars = new Map<string, string>();
+  let script = '';
+  for (const p of parts) {
+    if (p.kind === 'text') {
+      script += p.text;
+      continue;
+    }
+    const v = requireValue(scope, p.name, where);
+    let base = vars.get(p.name);
+    if (!base) vars.set(p.name, (base = `OMNI_P${vars.size}`));
+    if (p.list && Array.isArray(v)) {
+      script += v.map((x, i) => ((env[`${base}_${i}`] = toText(x, p.name, where)), reference(`${base}_${i}`, 'bare'))).join(' ');
+      continue;
+    }
+    env[base] = toText(v, p.name, where);
+    script += reference(base, p.quote as Quote);
+  }
+  return { script, env };
 }
 
 export interface RenderedCommand {
@@ -78,14 +91,19 @@ export interface RenderedCommand {
   args: string[];
   /** Whether the command runs through /bin/sh. */
   shell: boolean;
+  /** Variables that carry values into shell code. */
+  env: Record<string, string>;
 }
 
 export function renderCommand(c: CompiledCommand, scope: Scope, where: string): RenderedCommand {
-  if (c.mode === 'shell') return { file: SHELL_PATH, args: ['-c', renderParts(c.script, scope, where)], shell: true };
+  if (c.mode === 'shell') {
+    const { script, env } = renderScript(c.script, scope, where);
+    return { file: SHELL_PATH, args: ['-c', script], shell: true, env };
+  }
   const argv: string[] = [];
   for (const w of c.words) {
     const only = w.length === 1 ? w[0] : undefined;
-    if (only && only.kind === 'param' && only.quote === 'raw') {
+    if (only && only.kind === 'param') {
       const v = requireValue(scope, only.name, where);
       if (Array.isArray(v)) {
         for (const x of v) argv.push(toText(x, only.name, where));
@@ -96,5 +114,5 @@ export function renderCommand(c: CompiledCommand, scope: Scope, where: string): 
   }
   const [file, ...args] = argv as [string, ...string[]];
   if (!file) throw validationError(`${where}: the program name is empty`);
-  return { file, args, shell: false };
+  return { file, args, shell: false, env: {} };
 }

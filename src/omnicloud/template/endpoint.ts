@@ -126,8 +126,9 @@ function renderUrl(segs: readonly Segment[], scope: Scope, where: string): URL {
       } catch {
         throw validationError(`${where}: {${seg.name}} starts the URL and must be an absolute http(s) URL`, { placeholder: seg.name });
       }
-      if (!/^https?:$/.test(base.protocol) || base.hash || text.includes('{')) {
-        throw validationError(`${where}: {${seg.name}} starts the URL and must be an absolute http(s) URL without a fragment`, { placeholder: seg.name });
+      // A query or fragment in a base URL would swallow the template's path (`?x=` + `/instances`).
+      if (!/^https?:$/.test(base.protocol) || base.hash || base.search || /[?#]/.test(text) || text.includes('{')) {
+        throw validationError(`${where}: {${seg.name}} starts the URL and must be an absolute http(s) URL without a query or fragment`, { placeholder: seg.name });
       }
       s += text.replace(/\/+$/, '');
       return;
