@@ -42,6 +42,7 @@ export class DockerContext {
 
   /** Runs `work` holding the given VM and disk locks (VMs first: one order everywhere, no deadlock). */
   locked<T>(targets: Array<[LockKind, string]>, work: () => Promise<T>): Promise<T> {
-    return withLocks({ root: this.state.root, waitMs: this.config.lock_timeout_seconds * 1000 }, targets, work);
+    const onWaited = (what: string, ms: number) => this.log.debug('waited for another call\'s lock', { lock: what, ms });
+    return withLocks({ root: this.state.root, waitMs: this.config.lock_timeout_seconds * 1000, onWaited }, targets, work);
   }
 }

@@ -22,6 +22,8 @@ export type LockKind = 'vm' | 'disk';
 export interface LockOptions {
   root: string;
   waitMs: number;
+  /** Told when a call had to wait for another's lock (debug: how contention shows in logs). */
+  onWaited?: (what: string, ms: number) => void;
 }
 
 function lockfile(): typeof Lockfile {
@@ -40,10 +42,11 @@ export function lockPath(root: string, kind: LockKind, cid: string): string {
 export async function acquire(opts: LockOptions, kind: LockKind, cid: string): Promise<() => Promise<void>> {
   const file = lockPath(opts.root, kind, cid);
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const deadline = Date.now() + opts.waitMs;
-  for (;;) {
+  const started = Date.now();
+  const deadline = started + opts.waitMs;
+  for (let waited = false; ; waited = true) {
     try {
-      return await lockfile().lock(file, {
+      const release = await lockfile().lock(file, {
         realpath: false,
         stale: STALE_MS,
         retries: 0,
@@ -52,6 +55,8 @@ export async function acquire(opts: LockOptions, kind: LockKind, cid: string): P
           throw new CloudError(`the lock of ${kind} ${cid} was lost while this call held it: ${e.message}`);
         },
       });
+      if (waited) opts.onWaited?.(`${kind} ${cid}`, Date.now() - started);
+      return release;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ELOCKED') throw e;
       if (Date.now() >= deadline) {
