@@ -20,7 +20,8 @@ import { readContainerFile, writeContainerFiles } from '../settings/archive';
 import type { AgentSettings } from '../settings/agent-settings';
 import { deliveryOf, generationOf } from '../settings/store';
 import { writeInPlace } from '../settings/file';
-import type { VmPlace } from '../state/place';
+import { placeOf, type VmPlace } from '../state/place';
+import { refreshObservedNetworks } from '../vm/lifecycle';
 
 /** Files the agent keeps in the root filesystem, which a new container would not have. */
 const PRESERVED = ['/var/vcap/bosh/update_settings.json', '/var/vcap/instance/dns/records.json'];
@@ -179,7 +180,10 @@ export async function completeRecreate(ctx: DockerContext, file: string, j: Recr
   const running = found.find((c) => c.State?.Running);
   if (!running) {
     for (const half of found) await ctx.engine.request('DELETE', `/containers/${seg(half.Id)}`, { query: { force: true, v: false } });
-    await build(ctx, j);
+    const id = await build(ctx, j);
+    // Dynamic addresses may differ in the new container: the settings take what it got.
+    const made = await ctx.engine.request<ContainerInspect>('GET', `/containers/${seg(id)}/json`);
+    await refreshObservedNetworks(ctx, placeOf(ctx.state, j.vm_cid, made, ctx.config.agent_settings_paths[0] as string), made);
   }
   fs.rmSync(file, { force: true });
   ctx.log.warn('completed an interrupted recreate of a VM container', { cid: j.vm_cid });
