@@ -106,6 +106,7 @@ export class Lab {
 
   private wrapper: string[] | undefined;
   private readonly dockerHost: string | undefined;
+  private engineId: string | undefined;
 
   constructor(name: string, preferredOctet: number, config: Record<string, unknown> = {}) {
     requireDocker();
@@ -117,8 +118,9 @@ export class Lab {
 
   /** The CPI's record directory for this lab's engine (state_dir/engines/<engine ID>). */
   engineDir(): string {
-    const id = execFileSync('docker', [...(this.dockerHost ? ['-H', this.dockerHost] : []), 'info', '--format', '{{.ID}}'], { encoding: 'utf8' }).trim();
-    return path.join(this.stateDir, 'engines', id.replace(/[^A-Za-z0-9_.-]/g, '_'));
+    // An engine keeps its ID across restarts (it is in its data root): asked once.
+    this.engineId ??= execFileSync('docker', [...(this.dockerHost ? ['-H', this.dockerHost] : []), 'info', '--format', '{{.ID}}'], { encoding: 'utf8' }).trim();
+    return path.join(this.stateDir, 'engines', this.engineId.replace(/[^A-Za-z0-9_.-]/g, '_'));
   }
 
   /** A VM's record directory. */

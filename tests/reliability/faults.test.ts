@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { CPI } from '../helpers/cpi';
 import { TEST_LABEL } from '../helpers/docker';
@@ -20,6 +21,7 @@ beforeAll(async () => {
   await engine.start();
   lab = new Lab('faults', SUBNETS.faults, { docker: { host: engine.host } });
   stemcell = await lab.stemcell('runit');
+  lab.engineDir(); // learnt while the engine answers: tests look at records while it is stopped
 }, 120_000);
 
 afterAll(async () => {
@@ -43,11 +45,13 @@ function vmDirs(): string[] {
   return [...r.vms, ...r.creating];
 }
 
-/** Starts a CPI call and SIGKILLs it once `when` holds (checked every 10 ms). */
-async function killDuring(request: unknown, when: () => boolean): Promise<boolean> {
+/** Starts a CPI call; SIGKILLs it once `when` holds (checked every 10 ms). Returns how it ended. */
+async function killDuring(request: unknown, when: () => boolean): Promise<{ killed: boolean; signal: NodeJS.Signals | null; stdout: string }> {
   const child = spawn(CPI, ['-configPath', lab.configFile], { stdio: ['pipe', 'pipe', 'pipe'] });
   child.stdin.end(JSON.stringify({ context: { director_uuid: 'faults' }, api_version: 2, ...(request as object) }));
-  const exited = new Promise<void>((r) => child.on('exit', () => r()));
+  let stdout = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  const exited = new Promise<NodeJS.Signals | null>((r) => child.on('exit', (_code, signal) => r(signal)));
   let killed = false;
   for (let i = 0; i < 1000 && child.exitCode === null; i++) {
     if (when()) {
@@ -57,9 +61,19 @@ async function killDuring(request: unknown, when: () => boolean): Promise<boolea
     }
     await new Promise((r) => setTimeout(r, 10));
   }
-  await exited;
-  return killed;
+  return { killed, signal: await exited, stdout };
 }
+
+/** Starts a call paused at a failpoint (see src/runtime/failpoint.ts); resolves once it is there. */
+async function pausedAt(failpoint: string, method: string, args: unknown[]) {
+  const gate = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gate-')), 'fp');
+  const run = lab.call(method, args, { env: { BOSH_CPI_FAILPOINT: `${failpoint}:pause:${gate}` } });
+  for (let i = 0; i < 2000 && !fs.existsSync(`${gate}.reached`); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(fs.existsSync(`${gate}.reached`)).toBe(true);
+  return { run, release: () => fs.writeFileSync(`${gate}.release`, '') };
+}
+
+const vmContainers = (agent: string) => engine.docker('ps', '-aq', '--filter', `label=bosh.cpi.agent-id=${agent}`).split('\n').filter(Boolean);
 
 describe('the engine stops', () => {
   it('before a call: a retryable CloudError (VMCreationFailed for create_vm)', async () => {
@@ -77,22 +91,23 @@ describe('the engine stops', () => {
     }
   });
 
-  it('during create_vm: the call fails retryably, and the next calls clear what it left', async () => {
-    const run = lab.call('create_vm', ['agent-fault', stemcell, {}, { default: lab.manual(2, 20) }, [], {}]);
-    // Stop the engine once the container exists, i.e. in the middle of the call.
-    for (let i = 0; i < 500 && engine.docker('ps', '-aq', '--filter', 'label=bosh.cpi.agent-id=agent-fault') === ''; i++) await new Promise((r) => setTimeout(r, 10));
+  it('during create_vm, after its container exists: the call fails retryably, and the next calls clear what it left', async () => {
+    const paused = await pausedAt('create_vm.after-container', 'create_vm', ['agent-fault', stemcell, {}, { default: lab.manual(2, 20) }, [], {}]);
+    // The call is in the middle: its container and volume exist, it has not started them.
+    expect(vmContainers('agent-fault')).toHaveLength(1);
     await engine.stop();
-    const r = await run;
+    paused.release();
+    const r = await paused.run;
+    expect(r.response.error?.type).toBe('Bosh::Clouds::VMCreationFailed');
+    expect(r.response.error?.message).toContain('is not reachable');
+    expect(r.response.error?.ok_to_retry).toBe(true);
+    // It could not clean up with the engine gone: its marker is handed over to the next call.
+    expect(lab.records().creating).toHaveLength(1);
     await engine.start();
-    if (r.response.error) {
-      expect(r.response.error.type).toBe('Bosh::Clouds::VMCreationFailed');
-      expect(r.response.error.ok_to_retry).toBe(true);
-    } else {
-      // The engine went down only after the VM was complete: a normal VM, deleted normally.
-      await lab.ok('delete_vm', [(r.response.result as [string])[0]]);
-    }
+    expect(vmContainers('agent-fault')).toHaveLength(1);
     // The Director's follow-up: it retries create_vm, then deletes that VM.
     const vm = await lab.createVm(stemcell, { default: lab.manual(2, 21) });
+    expect(vmContainers('agent-fault')).toEqual([]);
     await lab.ok('delete_vm', [vm.cid]);
     expect(leftovers()).toEqual(NONE);
     expect(vmDirs()).toEqual([]);
@@ -100,29 +115,57 @@ describe('the engine stops', () => {
 });
 
 describe('the CPI is killed (SIGKILL)', () => {
-  it('during create_vm: the next create_vm and delete_vm remove what it left', async () => {
-    const killed = await killDuring(
-      { method: 'create_vm', arguments: ['agent-killed', stemcell, {}, { default: lab.manual(3, 30) }, [], {}] },
-      () => engine.docker('ps', '-aq', '--filter', 'label=bosh.cpi.agent-id=agent-killed') !== '',
-    );
-    expect(killed).toBe(true);
-    expect(leftovers().containers.length).toBeGreaterThan(0);
+  it('during create_vm, after its container exists: the next create_vm removes what it left', async () => {
+    const run = await lab.call('create_vm', ['agent-killed', stemcell, {}, { default: lab.manual(3, 30) }, [], {}], { env: { BOSH_CPI_FAILPOINT: 'create_vm.after-container' } });
+    expect(run.signal).toBe('SIGKILL');
+    expect(vmContainers('agent-killed')).toHaveLength(1);
+    expect(lab.records().creating).toHaveLength(1);
     // Follow-up calls of a Director: has_vm of what it knows, a retried create_vm, delete_vm.
     expect(await lab.ok('has_vm', ['c-00000000-0000-4000-8000-000000000000'])).toBe(false);
     const vm = await lab.createVm(stemcell, { default: lab.manual(3, 31) });
-    const afterSweep = leftovers();
-    expect(afterSweep.containers).toHaveLength(1); // only the retried VM
+    expect(vmContainers('agent-killed')).toEqual([]);
+    expect(leftovers().containers).toHaveLength(1); // only the retried VM
     await lab.ok('delete_vm', [vm.cid]);
     expect(leftovers()).toEqual(NONE);
     expect(vmDirs()).toEqual([]);
   });
 
-  it('during attach_disk, at any moment: detach_disk, has_vm and a new attach converge', async () => {
+  it('during attach_disk between its mount and its settings update: a retried attach completes it', async () => {
+    const vm = await lab.createVm(stemcell, { default: lab.manual(4, 41) });
+    const disk = await lab.ok<string>('create_disk', [16, {}, vm.cid]);
+    const run = await lab.call('attach_disk', [vm.cid, disk], { env: { BOSH_CPI_FAILPOINT: 'attach.after-mount' } });
+    expect(run.signal).toBe('SIGKILL');
+    // Observably half done: mounted, but the agent's settings do not name the disk yet.
+    expect(await lab.ok('get_disks', [vm.cid])).toEqual([disk]);
+    expect(JSON.parse(engine.docker('exec', vm.cid, 'cat', '/var/vcap/bosh/warden-cpi-agent-env.json')).disks.persistent).toEqual({});
+    expect(await lab.ok('attach_disk', [vm.cid, disk])).toBe(`/warden-cpi-dev/${disk}`);
+    expect(JSON.parse(engine.docker('exec', vm.cid, 'cat', '/var/vcap/bosh/warden-cpi-agent-env.json')).disks.persistent).toEqual({ [disk]: `/warden-cpi-dev/${disk}` });
+    await lab.ok('detach_disk', [vm.cid, disk]);
+    await lab.ok('delete_vm', [vm.cid]);
+    await lab.ok('delete_disk', [disk]);
+  });
+
+  it('during attach_disk, at seven moments: each kill lands before the answer, and detach_disk, has_vm and a new attach converge', async () => {
     const vm = await lab.createVm(stemcell, { default: lab.manual(4, 40) });
     const disk = await lab.ok<string>('create_disk', [16, {}, vm.cid]);
-    for (const delay of [5, 20, 40, 60, 80, 100, 130]) {
-      const t0 = Date.now();
-      await killDuring({ method: 'attach_disk', arguments: [vm.cid, disk] }, () => Date.now() - t0 >= delay);
+    // How long an attach takes here and now: the kill moments are fractions of it.
+    const t = Date.now();
+    await lab.ok('attach_disk', [vm.cid, disk]);
+    const full = Date.now() - t;
+    await lab.ok('detach_disk', [vm.cid, disk]);
+    const landed: number[] = [];
+    for (const fraction of [0.05, 0.15, 0.3, 0.45, 0.6, 0.75, 0.9]) {
+      // A call that answered before its kill proves nothing: that moment is tried again, earlier.
+      let k = { killed: false, signal: null as NodeJS.Signals | null, stdout: '' };
+      for (let attempt = 0; attempt < 4 && !k.killed; attempt++) {
+        if (attempt > 0) await lab.ok('detach_disk', [vm.cid, disk]);
+        const delay = Math.round(fraction * full * 0.7 ** attempt);
+        const t0 = Date.now();
+        k = await killDuring({ method: 'attach_disk', arguments: [vm.cid, disk] }, () => Date.now() - t0 >= delay);
+        if (k.killed) landed.push(delay);
+      }
+      // The kill landed mid-call: the process died by it, before it wrote an answer.
+      expect(k).toEqual({ killed: true, signal: 'SIGKILL', stdout: '' });
       expect(await lab.ok('has_vm', [vm.cid])).toBe(true);
       await lab.ok('detach_disk', [vm.cid, disk]);
       expect(await lab.ok('get_disks', [vm.cid])).toEqual([]);
@@ -130,9 +173,11 @@ describe('the CPI is killed (SIGKILL)', () => {
       expect(await lab.ok('get_disks', [vm.cid])).toEqual([disk]);
       await lab.ok('detach_disk', [vm.cid, disk]);
     }
+    expect(landed).toHaveLength(7);
     await lab.ok('delete_vm', [vm.cid]);
     await lab.ok('delete_disk', [disk]);
     expect(leftovers()).toEqual(NONE);
+    process.stdout.write(`faults: attach_disk takes ${full} ms here; killed at ${landed.join(', ')} ms\n`);
   });
 });
 
