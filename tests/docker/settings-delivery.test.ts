@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CPI, type CpiResponse } from '../helpers/cpi';
-import { execIn, inspect } from '../helpers/docker';
+import { containerOf as containerIdOf, execIn, inspect } from '../helpers/docker';
 import { Lab, NOTHING_LEFT, SUBNETS } from '../helpers/lab';
 
 const lab = new Lab('delivery', SUBNETS.delivery);
@@ -104,5 +104,50 @@ describe('settings delivery', () => {
     expect(after.networks.dyn.ip).toBe((await inspect('container', cid)).NetworkSettings.Networks[dynName].IPAddress);
     const deleted = await remoteCall(stateParent, configFile, { method: 'delete_vm', arguments: [cid] });
     expect(deleted.error).toBeNull();
+  });
+
+  it('keeps working when the state directory loses the settings file of a running VM (a tmp cleaner, an operator)', async () => {
+    const vm = await lab.createVm(stemcell, { default: lab.manual(4, 40) });
+    const disk = await lab.ok<string>('create_disk', [16, {}, vm.cid]);
+    const hostFile = path.join(lab.vmDir(vm.cid), 'settings.json');
+    const before = JSON.parse(fs.readFileSync(hostFile, 'utf8'));
+    fs.rmSync(hostFile);
+    fs.rmSync(path.join(lab.vmDir(vm.cid), 'metadata.json'), { force: true });
+    expect(await lab.ok('has_vm', [vm.cid])).toBe(true);
+    // attach_disk restores the file from the running container's view and updates what the agent reads.
+    await lab.ok('attach_disk', [vm.cid, disk]);
+    const inside = JSON.parse(await execIn(vm.cid, 'cat /var/vcap/bosh/warden-cpi-agent-env.json'));
+    expect(inside.disks.persistent).toEqual({ [disk]: `/warden-cpi-dev/${disk}` });
+    expect(inside.bosh_cpi.generation).toBe(before.bosh_cpi.generation + 1);
+    expect(JSON.parse(fs.readFileSync(hostFile, 'utf8'))).toEqual(inside);
+    // The restored file is what a restart binds: the VM comes back with its disk in its settings.
+    await lab.ok('reboot_vm', [vm.cid]);
+    expect(JSON.parse(await execIn(vm.cid, 'cat /var/vcap/bosh/warden-cpi-agent-env.json')).disks.persistent).toEqual({ [disk]: `/warden-cpi-dev/${disk}` });
+    expect(await lab.ok('get_disks', [vm.cid])).toEqual([disk]);
+    await lab.ok('detach_disk', [vm.cid, disk]);
+    expect(JSON.parse(await execIn(vm.cid, 'cat /var/vcap/bosh/warden-cpi-agent-env.json')).disks.persistent).toEqual({});
+    await lab.ok('delete_vm', [vm.cid]);
+    await lab.ok('delete_disk', [disk]);
+  });
+
+  it('reads archive-delivered settings from the container, so a stale local copy never wins', async () => {
+    const sc = await archive.stemcell('runit');
+    const vm = await archive.createVm(sc, { default: lab.manual(5, 50) });
+    const disks = [await archive.ok<string>('create_disk', [16, { backing: 'directory' }, vm.cid]), await archive.ok<string>('create_disk', [16, { backing: 'directory' }, vm.cid])];
+    const cache = path.join(archive.vmDir(vm.cid), 'settings.json');
+    const stale = fs.readFileSync(cache, 'utf8');
+    await archive.ok('attach_disk', [vm.cid, disks[0]]);
+    // Another CPI host's view: its copy is from before the first attach. The second attach
+    // must keep the first disk (the stale copy once dropped it).
+    fs.writeFileSync(cache, stale);
+    await archive.ok('attach_disk', [vm.cid, disks[1]]);
+    const persistent = async () => JSON.parse(await execIn(await containerIdOf(vm.cid), 'cat /var/vcap/bosh/warden-cpi-agent-env.json')).disks.persistent;
+    expect(await persistent()).toEqual(Object.fromEntries(disks.map((d) => [d, `/warden-cpi-dev/${d}`])));
+    // A wiped state dir: the container's copy is all there is, and enough.
+    fs.rmSync(archive.vmDir(vm.cid), { recursive: true, force: true });
+    await archive.ok('detach_disk', [vm.cid, disks[0]]);
+    expect(await persistent()).toEqual({ [disks[1] as string]: `/warden-cpi-dev/${disks[1]}` });
+    await archive.ok('delete_vm', [vm.cid]);
+    for (const d of disks) await archive.ok('delete_disk', [d]);
   });
 });
