@@ -57,6 +57,7 @@ export async function deleteNetwork(ctx: DockerContext, id: string): Promise<voi
   try {
     await ctx.engine.request('DELETE', `/networks/${seg(n.Id)}`);
   } catch (e) {
+    if (isEngineError(e) && /in use by task/i.test(e.engineMessage)) throw new CloudError(`delete_network: Swarm overlay ${n.Name} is still used by a container on another Swarm node`);
     if (!(isEngineError(e) && e.statusCode === 404)) throw e;
   }
   ctx.log.debug('deleted network', { name: n.Name });
