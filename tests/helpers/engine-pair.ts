@@ -284,6 +284,14 @@ export class EnginePair {
     return this.manager.docker('network', 'create', '--driver', 'overlay', '--attachable', '--subnet', subnet, '--gateway', gateway, ...l, name);
   }
 
+  /**
+   * A host route on `from`'s host to `subnet` through `via`'s host: what an operator adds for
+   * routed per-host bridges (one subnet per engine, no overlay). Goes with the namespace.
+   */
+  route(from: HostEngine, subnet: string, via: HostEngine): void {
+    ip(['-n', from.netns, 'route', 'add', subnet, 'via', via.ip]);
+  }
+
   /** Stops the engines and removes namespaces, links, directories and certificates. */
   async destroy(): Promise<void> {
     try {

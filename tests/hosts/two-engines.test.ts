@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import { TEST_LABEL } from '../helpers/docker';
 import { EnginePair, pairTraces, type HostEngine } from '../helpers/engine-pair';
 import { Lab, SUBNETS, stemcellFiles } from '../helpers/lab';
-import type { CpiRun } from '../helpers/cpi';
+import { ROOT, type CpiRun } from '../helpers/cpi';
+import { interpolate, readYaml } from '../release/helpers';
 
 const NO_ENGINE = 'unix:///run/bosh-cpi-test-no-engine-here.sock';
 const lab = new Lab('hosts', SUBNETS.hosts, { docker: { host: NO_ENGINE } });
@@ -27,8 +28,18 @@ afterAll(async () => {
   await pair?.destroy();
 }, 120_000);
 
+/**
+ * What the Director sends with each call for `e`'s AZ: the properties of its entry in the
+ * cpi-config example (manifests/cpi-config.yml, z1 = the manager, z2 = the worker), or the Go
+ * CPI's top-level form.
+ */
 function context(e: HostEngine, form: 'nested' | 'top-level' = 'nested'): Record<string, unknown> {
-  return { director_uuid: 'hosts-test', request_id: `hosts-${Date.now()}`, ...pair.context(e, form) };
+  const director = { director_uuid: 'hosts-test', request_id: `cpi-${Math.floor(Math.random() * 1e6)}` };
+  if (form === 'top-level') return { ...director, ...pair.context(e, 'top-level') };
+  const vars = { docker_z1_host: pair.manager.tcpHost, docker_z2_host: pair.worker.tcpHost, docker_z3_host: 'tcp://127.0.0.1:9', docker_z1_tls: pair.tls(), docker_z2_tls: pair.tls(), docker_z3_tls: pair.tls() };
+  const cpis = interpolate(readYaml<{ cpis: Array<{ name: string; properties: Record<string, unknown> }> }>(path.join(ROOT, 'manifests', 'cpi-config.yml')), vars).cpis;
+  const entry = cpis.find((c) => c.name === (e === pair.manager ? 'docker-z1' : 'docker-z2'));
+  return { ...director, ...entry?.properties };
 }
 
 /** A call as the Director makes it to the CPI of `e`'s AZ; the TLS key must never be printed. */
@@ -83,7 +94,7 @@ describe('context routing: each call goes to the engine its cpi-config context n
     expect(pair.manager.docker('image', 'inspect', '--format', '{{.Id}}', stemcells.get(pair.manager) as string)).toMatch(/^sha256:/);
   });
 
-  it('creates, finds, renames and deletes each VM on its own engine (nested and Go-CPI context forms)', async () => {
+  it('creates, finds, renames and deletes each VM on its own engine (the cpi-config example\'s form and the Go CPI\'s)', async () => {
     const subnetOf = (e: HostEngine) => (e === pair.manager ? 2 : 3);
     const vms = new Map<HostEngine, string>();
     for (const e of pair.engines) {
@@ -192,6 +203,23 @@ describe('an attachable Swarm overlay across the hosts', () => {
   it('delete_vm on each host leaves the overlay to its owner', async () => {
     for (const e of pair.engines) await okOn(e, 'delete_vm', [vms[e.label]]);
     expect(pair.manager.docker('network', 'inspect', '--format', '{{.Scope}}', ov)).toBe('swarm');
+  });
+});
+
+describe('routed per-host bridges, the alternative without an overlay', () => {
+  it('one subnet per host, a host route each way: VMs on the two hosts reach each other', async () => {
+    // What the operator does once per pair of hosts (README, "Many hosts").
+    pair.route(pair.manager, lab.ip(12, 0) + '/24', pair.worker);
+    pair.route(pair.worker, lab.ip(11, 0) + '/24', pair.manager);
+    const m = await createVm(pair.manager, { routed: lab.manual(11, 10) });
+    const w = await createVm(pair.worker, { routed: lab.manual(12, 10) });
+    expect(pair.manager.docker('network', 'inspect', '--format', '{{.Driver}} {{.Scope}}', `bosh-${lab.ip(11, 0)}-24`)).toBe('bridge local');
+    expect(ping(pair.manager, m.cid, lab.ip(12, 10))).toContain(' 0% packet loss');
+    expect(ping(pair.worker, w.cid, lab.ip(11, 10))).toContain(' 0% packet loss');
+    for (const [e, vm] of [[pair.manager, m], [pair.worker, w]] as const) await okOn(e, 'delete_vm', [vm.cid]);
+    // Each bridge went with its host's last VM.
+    expect(pair.manager.docker('network', 'ls', '-q', '--filter', `name=bosh-${lab.ip(11, 0)}-24`)).toBe('');
+    expect(pair.worker.docker('network', 'ls', '-q', '--filter', `name=bosh-${lab.ip(12, 0)}-24`)).toBe('');
   });
 });
 
