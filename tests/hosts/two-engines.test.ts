@@ -250,6 +250,25 @@ describe('named networks that are not what the manifest asked for', () => {
     }
   });
 
+  it('an overlay that does not exist is not made by create_vm, on the manager either', async () => {
+    const name = overlayName('absent');
+    const r = await on(pair.manager, 'create_vm', ['agent-absent', stemcells.get(pair.manager), {}, { a: lab.manual(8, 10, { cloud_properties: { name, driver: 'overlay' } }) }, [], {}]);
+    expect(r.response.error?.type).toBe('Bosh::Clouds::VMCreationFailed');
+    expect(r.response.error?.message).toBe(
+      `network 'a': Swarm overlay ${name} is not on the Docker engine at ${pair.manager.ip}:2376. The CPI does not create overlays for VMs: create it once on a Swarm manager (docker network create --driver overlay --attachable --subnet ${lab.ip(8, 0)}/24 --gateway ${lab.ip(8, 1)} ${name})`,
+    );
+    expect(pair.manager.docker('network', 'ls', '-q', '--filter', `name=${name}`)).toBe('');
+    expect(leftovers(pair.manager).containers).toEqual([]);
+  });
+
+  it('create_network of an overlay on the worker says only a manager can make one', async () => {
+    const name = overlayName('managed');
+    const r = await on(pair.worker, 'create_network', [{ type: 'manual', range: lab.ip(9, 0) + '/24', gateway: lab.ip(9, 1), cloud_properties: { name, driver: 'overlay' } }]);
+    expect(r.response.error?.type).toBe('Bosh::Clouds::CloudError');
+    expect(r.response.error?.message).toContain(`Docker network ${name} (driver overlay) cannot be created by the Docker engine at ${pair.worker.ip}:2376: it is not a Swarm manager`);
+    expect(pair.worker.docker('network', 'ls', '-q', '--filter', `name=${name}`)).toBe('');
+  });
+
   it('an overlay that is not attachable is refused on the manager and on the worker', async () => {
     const name = overlayName('closed');
     pair.manager.docker('network', 'create', '--driver', 'overlay', '--subnet', lab.ip(7, 0) + '/24', '--label', `${TEST_LABEL}=${lab.runId}`, name);

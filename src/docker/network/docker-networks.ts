@@ -120,7 +120,8 @@ export async function createDockerNetwork(
       if (n) return { id: n.Id, created: false };
     }
     if (/overlap/i.test(e.engineMessage)) return { id: '', created: false, conflict: e.engineMessage };
-    if (/not a swarm manager/i.test(e.engineMessage)) {
+    // A worker says "Cannot create a multi-host network from a worker node", a standalone engine "not a swarm manager".
+    if (/not a swarm manager|multi-host network from a worker/i.test(e.engineMessage)) {
       throw new CloudError(
         `Docker network ${name} (driver ${plan.driver}) cannot be created by the Docker engine at ${ctx.engine.endpoint.display}: it is not a Swarm manager. ` +
           'Create the overlay on a manager (docker network create --driver overlay --attachable …), or join this engine to a Swarm first (docker swarm init / join)',
@@ -146,6 +147,10 @@ export async function ensureNetwork(ctx: DockerContext, plan: NetworkPlan): Prom
     plan.swarm = true;
     return { id: plan.docker, name: plan.docker, created: false, network: undefined };
   }
+  // An overlay spans every host: made once, on a manager, by the operator. One made by a
+  // create_vm would belong to no host's VMs in particular, and no delete_vm could tell when its
+  // last user on any host went.
+  if (plan.driver === 'overlay') throw missingOverlay(ctx, plan);
   // Unnamed manual networks reuse a network that already has exactly this subnet.
   if (plan.type === 'manual' && !plan.named && plan.subnet) {
     const same = await findBySubnet(ctx, plan.subnet.cidr);
@@ -171,6 +176,14 @@ export async function ensureNetwork(ctx: DockerContext, plan: NetworkPlan): Prom
   return { id: n.Id, name: n.Name, created: r.created, network: n };
 }
 
+function missingOverlay(ctx: DockerContext, plan: NetworkPlan): VMCreationFailed {
+  const ipam = plan.subnet ? ` --subnet ${plan.subnet.cidr}${plan.gateway ? ` --gateway ${plan.gateway}` : ''}` : '';
+  return new VMCreationFailed(
+    `network '${plan.boshName}': Swarm overlay ${plan.docker} is not on the Docker engine at ${ctx.engine.endpoint.display}. ` +
+      `The CPI does not create overlays for VMs: create it once on a Swarm manager (docker network create --driver overlay --attachable${ipam} ${plan.docker})`,
+  );
+}
+
 /** Removes a network the CPI created implicitly, if no container uses it any more. */
 export async function removeIfUnused(ctx: DockerContext, nameOrId: string): Promise<boolean> {
   const n = await inspectNetwork(ctx, nameOrId);
@@ -183,7 +196,8 @@ export async function removeIfUnused(ctx: DockerContext, nameOrId: string): Prom
   } catch (e) {
     // Another VM joined meanwhile (active endpoints), or another call removed it: both fine.
     if (isEngineError(e) && (e.statusCode === 403 || e.statusCode === 409 || e.statusCode === 404)) return false;
-    // A Swarm overlay: still used on another node ("in use by task"), or this node is a worker.
+    // A Swarm overlay an earlier version made implicitly: still used on another node ("in use
+    // by task"), or this node is a worker.
     if (isEngineError(e) && n.Scope === 'swarm' && /in use by task|not a swarm manager/i.test(e.engineMessage)) return false;
     throw e;
   }
