@@ -239,6 +239,17 @@ describe('named networks that are not what the manifest asked for', () => {
     }
   });
 
+  it('a network joined through the Swarm is checked once attached: an overlay where the manifest asked for a bridge', async () => {
+    const name = overlayName('notbridge');
+    pair.overlay(name, lab.ip(10, 0) + '/24', lab.ip(10, 1), { [TEST_LABEL]: lab.runId });
+    overlays.push(name);
+    const r = await on(pair.worker, 'create_vm', ['agent-nb', stemcells.get(pair.worker), {}, { b: lab.manual(10, 10, { cloud_properties: { name, driver: 'bridge' } }) }, [], {}]);
+    expect(r.response.error?.type).toBe('Bosh::Clouds::VMCreationFailed');
+    expect(r.response.error?.message).toBe(`network 'b': Docker network ${name} on the Docker engine at ${pair.worker.ip}:2376 has driver overlay, not the requested bridge`);
+    expect(leftovers(pair.worker).containers).toEqual([]);
+    expect(leftovers(pair.worker).volumes).toEqual([]);
+  });
+
   it('a name neither the worker nor its Swarm has is an error, and the worker gets no network of that name', async () => {
     const name = overlayName('nosuch');
     for (const cp of [{ name, driver: 'overlay' }, { name }]) {
@@ -259,6 +270,16 @@ describe('named networks that are not what the manifest asked for', () => {
     );
     expect(pair.manager.docker('network', 'ls', '-q', '--filter', `name=${name}`)).toBe('');
     expect(leftovers(pair.manager).containers).toEqual([]);
+  });
+
+  it('create_network makes an attachable overlay on the manager, which delete_network removes', async () => {
+    const name = overlayName('managed-m');
+    const range = lab.ip(13, 0) + '/24';
+    const r = await okOn<[string, Record<string, unknown>]>(pair.manager, 'create_network', [{ type: 'manual', range, gateway: lab.ip(13, 1), cloud_properties: { name, driver: 'overlay' } }]);
+    expect(r[0]).toBe(name);
+    expect(pair.manager.docker('network', 'inspect', '--format', '{{.Driver}} {{.Scope}} {{.Attachable}}', name)).toBe('overlay swarm true');
+    await okOn(pair.manager, 'delete_network', [name]);
+    expect(pair.manager.docker('network', 'ls', '-q', '--filter', `name=${name}`)).toBe('');
   });
 
   it('create_network of an overlay on the worker says only a manager can make one', async () => {
