@@ -12,8 +12,9 @@
  * - a tmpfs over the CPI's directory (`hide`): like a real remote host, the engine cannot see the
  *   CPI machine's files, so settings go through its archive API and disks attach by recreate.
  *
- * destroy() removes everything (engines, the processes left in the namespaces, namespaces,
- * links, directories, certificates) and is safe to call after a failed start. A run killed
+ * destroy() removes everything (engines, the processes left in the namespaces and in the
+ * engines' own cgroup parents, namespaces, links, cgroups, directories, certificates) and is safe
+ * to call after a failed start. A run killed
  * before its destroy is cleaned up by the next run's start (a registry entry per pair).
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -32,6 +33,40 @@ interface Registration {
   netns: string[];
   links: string[];
   dirs: string[];
+  /** The engines' cgroup parents (dockerd --cgroup-parent), under every hierarchy. */
+  cgroups: string[];
+}
+
+const CGROUP_ROOT = '/sys/fs/cgroup';
+
+/** Every directory of cgroup `name` (a top-level one), deepest first, in every hierarchy. */
+function cgroupDirs(name: string): string[] {
+  const roots = fs.existsSync(path.join(CGROUP_ROOT, 'cgroup.procs')) ? [CGROUP_ROOT] : fs.readdirSync(CGROUP_ROOT).map((h) => path.join(CGROUP_ROOT, h));
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) walk(path.join(dir, e.name));
+    out.push(dir);
+  };
+  for (const r of roots) if (fs.existsSync(path.join(r, name))) walk(path.join(r, name));
+  return out;
+}
+
+/**
+ * Ends the containers' processes in our engines' cgroups (they live in namespaces of their
+ * own, not in ours) and removes the cgroups: what a dockerd killed with its containers leaves.
+ */
+function removeCgroup(name: string): void {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const dirs = cgroupDirs(name);
+    if (!dirs.length) return;
+    for (const d of dirs) {
+      quietly(() => {
+        for (const pid of fs.readFileSync(path.join(d, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) quietly(() => process.kill(Number(pid), 'SIGKILL'));
+      });
+    }
+    for (const d of dirs) quietly(() => fs.rmdirSync(d));
+    execFileSync('sleep', ['0.1']);
+  }
 }
 
 function ip(args: string[]): void {
@@ -61,6 +96,7 @@ function removeNetns(name: string): void {
 
 /** Processes are ended only by the namespace they run in, never by a pid file that may be stale. */
 function releaseRegistration(r: Registration): void {
+  for (const c of r.cgroups ?? []) removeCgroup(c);
   for (const n of r.netns) removeNetns(n);
   for (const l of r.links) quietly(() => ip(['link', 'del', l]));
   for (const d of r.dirs) fs.rmSync(d, { recursive: true, force: true });
@@ -99,6 +135,11 @@ export class HostEngine extends PrivateEngine {
     this.tcpHost = `tcp://${ip}:${TLS_PORT}`;
   }
 
+  /** Its containers' cgroup parent: this engine's alone, so a clean-up finds exactly them. */
+  get cgroupParent(): string {
+    return `${this.netns}-containers`;
+  }
+
   override async start(): Promise<void> {
     const log = fs.openSync(path.join(this.dir, 'dockerd.log'), 'a');
     const etc = path.join(this.dir, 'etc');
@@ -116,6 +157,7 @@ export class HostEngine extends PrivateEngine {
         `--data-root=${path.join(this.dir, 'data')}`,
         `--exec-root=${path.join(this.dir, 'exec')}`,
         `--pidfile=${this.pidFile}`,
+        `--cgroup-parent=/${this.cgroupParent}`,
         '--iptables=false',
         '--ip-masq=false',
       ],
@@ -161,6 +203,7 @@ export class HostEngine extends PrivateEngine {
       await super.destroy();
     } finally {
       removeNetns(this.netns);
+      removeCgroup(this.cgroupParent);
     }
   }
 }
@@ -189,7 +232,7 @@ export class EnginePair {
     this.tag = `${process.pid.toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;
     this.bridge = `cpb${this.tag}`;
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `pair-${this.tag}-`));
-    this.registration = { pid: process.pid, netns: [`cpi-${this.tag}-m`, `cpi-${this.tag}-w`], links: [this.bridge, `cp${this.tag}m`, `cp${this.tag}w`], dirs: [dir] };
+    this.registration = { pid: process.pid, netns: [`cpi-${this.tag}-m`, `cpi-${this.tag}-w`], links: [this.bridge, `cp${this.tag}m`, `cp${this.tag}w`], dirs: [dir], cgroups: [] };
     this.regFile = path.join(REGISTRY, `${this.tag}.json`);
     this.register();
     this.pki = new Pki(path.join(dir, 'pki'));
@@ -200,7 +243,10 @@ export class EnginePair {
     };
     this.manager = engine('m', 2);
     this.worker = engine('w', 3);
-    for (const e of [this.manager, this.worker]) this.registration.dirs.push(e.dir);
+    for (const e of [this.manager, this.worker]) {
+      this.registration.dirs.push(e.dir);
+      this.registration.cgroups.push(e.cgroupParent);
+    }
     this.register();
   }
 
@@ -315,5 +361,6 @@ export function pairTraces(pair: EnginePair): string[] {
   if (fs.existsSync(pair.pki.dir)) traces.push(`dir ${pair.pki.dir}`);
   const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8');
   for (const e of pair.engines) if (mounts.includes(e.dir)) traces.push(`mount under ${e.dir}`);
+  for (const e of pair.engines) traces.push(...cgroupDirs(e.cgroupParent).map((d) => `cgroup ${d}`));
   return traces;
 }
