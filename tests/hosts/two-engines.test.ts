@@ -278,6 +278,9 @@ describe('named networks that are not what the manifest asked for', () => {
     const r = await okOn<[string, Record<string, unknown>]>(pair.manager, 'create_network', [{ type: 'manual', range, gateway: lab.ip(13, 1), cloud_properties: { name, driver: 'overlay' } }]);
     expect(r[0]).toBe(name);
     expect(pair.manager.docker('network', 'inspect', '--format', '{{.Driver}} {{.Scope}} {{.Attachable}}', name)).toBe('overlay swarm true');
+    // Asked again with another driver, it is refused rather than passed off as that.
+    const again = await on(pair.manager, 'create_network', [{ type: 'manual', range, gateway: lab.ip(13, 1), cloud_properties: { name, driver: 'bridge' } }]);
+    expect(again.response.error?.message).toBe(`create_network: Docker network ${name} already exists with driver overlay, not bridge`);
     await okOn(pair.manager, 'delete_network', [name]);
     expect(pair.manager.docker('network', 'ls', '-q', '--filter', `name=${name}`)).toBe('');
   });

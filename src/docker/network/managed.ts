@@ -36,6 +36,7 @@ export async function createNetwork(ctx: DockerContext, def: NetworkDefinition):
 
   const existing = await inspectNetwork(ctx, name);
   if (existing) {
+    if (typeof cp['driver'] === 'string' && existing.Driver !== driver) throw new CloudError(`create_network: Docker network ${name} already exists with driver ${existing.Driver}, not ${driver}`);
     const have = firstSubnet(existing);
     if (range && have.range !== range) throw new CloudError(`create_network: Docker network ${name} already exists with subnet ${have.range || 'none'}, not ${range}`);
     return { id: existing.Name, range: have.range, gateway: have.gateway, reserved: [], cloudProperties: { ...cp, name } };
