@@ -5,6 +5,7 @@
  * cpi-config context, as the Director's calls do. The engines cannot see the CPI's files, as
  * real remote hosts cannot.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TEST_LABEL } from '../helpers/docker';
 import { EnginePair, pairTraces, type HostEngine } from '../helpers/engine-pair';
@@ -77,6 +78,18 @@ function leftovers(e: HostEngine) {
 }
 const NOTHING = { containers: [], volumes: [], networks: [], images: [] };
 
+/** VM directories and create markers left in the CPI's state, for any engine. */
+function localRecords(): string[] {
+  const engines = path.join(lab.stateDir, 'engines');
+  if (!fs.existsSync(engines)) return [];
+  return fs.readdirSync(engines).flatMap((id) =>
+    ['vms', 'creating'].flatMap((kind) => {
+      const dir = path.join(engines, id, kind);
+      return fs.existsSync(dir) ? fs.readdirSync(dir).map((f) => `${id}/${kind}/${f}`) : [];
+    }),
+  );
+}
+
 describe('the test hosts', () => {
   it('are two engines with their own IDs, a Swarm manager and a worker, reached over mutual TLS', () => {
     const ids = pair.engines.map((e) => e.id());
@@ -101,6 +114,10 @@ describe('context routing: each call goes to the engine its cpi-config context n
       const form = e === pair.manager ? 'nested' : 'top-level';
       vms.set(e, (await createVm(e, { default: lab.manual(subnetOf(e), 10) }, form)).cid);
     }
+    // Each VM's local record sits under its own engine's key (the engines have distinct IDs).
+    const records = localRecords().filter((r) => r.includes('/vms/'));
+    expect(records).toHaveLength(2);
+    expect(new Set(records.map((r) => r.split('/')[0])).size).toBe(2);
     for (const e of pair.engines) {
       const other = e === pair.manager ? pair.worker : pair.manager;
       const cid = vms.get(e) as string;
@@ -320,6 +337,7 @@ describe('the end', () => {
     for (const e of pair.engines) await okOn(e, 'delete_stemcell', [stemcells.get(e)]);
     for (const name of overlays.splice(0)) pair.manager.docker('network', 'rm', name);
     for (const e of pair.engines) expect(leftovers(e)).toEqual(NOTHING);
+    expect(localRecords()).toEqual([]);
     expect(await lab.finish()).toEqual(NOTHING);
     await pair.destroy();
     expect(pairTraces(pair)).toEqual([]);
