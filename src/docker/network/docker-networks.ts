@@ -172,7 +172,6 @@ export async function ensureNetwork(ctx: DockerContext, plan: NetworkPlan): Prom
   const n = await inspectNetwork(ctx, plan.docker);
   if (!n) throw new VMCreationFailed(`network '${plan.boshName}': Docker network ${plan.docker} vanished right after it was created`, true);
   checkFits(plan, n);
-  plan.swarm = n.Scope === 'swarm';
   return { id: n.Id, name: n.Name, created: r.created, network: n };
 }
 
