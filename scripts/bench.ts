@@ -58,12 +58,17 @@ async function runSection(section: Section): Promise<Measurement[]> {
   try {
     const samples = new Map<string, number[]>(cases.map((c) => [c.name, []]));
     const runs = section.runs ?? RUNS;
-    for (const c of cases) await c.run(ctx); // warm-up
+    const once = async (c: (typeof cases)[number]) => {
+      await c.run(ctx);
+      await c.after?.(ctx);
+    };
+    for (const c of cases) await once(c); // warm-up
     for (let i = 0; i < runs; i++) {
       for (const c of cases) {
         const t = process.hrtime.bigint();
         await c.run(ctx);
         samples.get(c.name)!.push(Number(process.hrtime.bigint() - t) / 1e6);
+        await c.after?.(ctx);
       }
     }
     const medians = new Map([...samples].map(([k, v]) => [k, median(v)]));
@@ -77,6 +82,7 @@ async function runSection(section: Section): Promise<Measurement[]> {
       } finally {
         memory.active = false;
       }
+      await c.after?.(ctx);
       peaks.set(c.name, memory.peakKB / 1024);
     }
     return cases.map((c) => {

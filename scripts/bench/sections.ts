@@ -2,6 +2,7 @@
 import { cpi, nodeBare } from './process';
 import type { Section } from './types';
 import { diskSection, methodsSection, vmSection } from './docker';
+import { hostsSection } from './hosts';
 import { omnicloudSection } from './omnicloud';
 
 const startup: Section = {
@@ -20,4 +21,4 @@ const startup: Section = {
   ],
 };
 
-export const sections: Section[] = [startup, vmSection, diskSection, methodsSection, omnicloudSection];
+export const sections: Section[] = [startup, vmSection, diskSection, methodsSection, omnicloudSection, hostsSection];

@@ -29,6 +29,9 @@ export const SUBNETS = {
   locks: 216,
   journal: 217,
   bench: 212,
+  hosts: 215,
+  hostsTls: 216,
+  benchHosts: 217,
   demo: 244,
 } as const;
 
@@ -59,7 +62,8 @@ export function stemcellFiles(init: StemcellInit = 'runit'): Promise<BuiltStemce
 
 const OCTET_LOCKS = path.join(os.tmpdir(), 'bosh-cpi-test-subnets');
 
-function alive(pid: number): boolean {
+/** Whether a process lives (EPERM: it does, as another user's). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

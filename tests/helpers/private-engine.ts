@@ -13,7 +13,7 @@ export class PrivateEngine {
   readonly dir: string;
   readonly socket: string;
   readonly host: string;
-  private pidFile: string;
+  protected readonly pidFile: string;
 
   constructor(name: string) {
     // Short path: unix socket paths are limited to 108 bytes.
@@ -64,7 +64,7 @@ export class PrivateEngine {
     throw new Error(`the private dockerd did not start; see ${path.join(this.dir, 'dockerd.log')}`);
   }
 
-  private pid(): number | undefined {
+  protected pid(): number | undefined {
     try {
       return Number(fs.readFileSync(this.pidFile, 'utf8'));
     } catch {

@@ -1,12 +1,14 @@
 /**
- * manifests/: the ops file applies to a bosh.yml-shaped manifest and composes with the ops files
+ * manifests/: the ops files apply to a bosh.yml-shaped manifest and compose with the ops files
  * written for the Go Docker CPI; the create-env example exposes the agent on 127.0.0.1 only; the
- * cloud-config is complete; and every docker_cpi property block in them renders into a
- * configuration the CPI accepts.
+ * cloud-configs are complete; every docker_cpi property block in them renders into a
+ * configuration the CPI accepts, and so does each cpi-config entry laid over it as a context.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadConfig } from '../../src/config/load';
+import { parseCidr } from '../../src/docker/network/ipam';
+import { planNetworks } from '../../src/docker/network/plan';
 import type { Config } from '../../src/config/schema';
 import { RELEASE_NAME } from '../../scripts/release/layout';
 import { ROOT } from '../helpers/cpi';
@@ -187,6 +189,70 @@ describe('manifests/cloud-config.yml', () => {
     expect(get(cc, `/vm_types/name=${c.vm_type}`)).toBeDefined();
     expect(get(cc, `/networks/name=${c.network}`)).toBeDefined();
     expect(get(cc, `/azs/name=${c.az}`)).toBeDefined();
+  });
+});
+
+describe('many hosts: manifests/cpi-config.yml, cloud-config-many-hosts.yml, many-hosts.yml', () => {
+  const engineVars: Obj = {};
+  for (const z of [1, 2, 3]) {
+    engineVars[`docker_z${z}_host`] = `tcp://192.0.2.${10 + z}:2376`;
+    engineVars[`docker_z${z}_tls`] = { ...(VARS['docker_tls'] as Obj), certificate: `-----BEGIN CERTIFICATE-----\nZ${z}\n-----END CERTIFICATE-----\n` };
+  }
+  const cpiConfig = interpolate(readYaml<{ cpis: Array<{ name: string; type: string; properties: Obj }> }>(path.join(MANIFESTS, 'cpi-config.yml')), engineVars);
+  const cc = interpolate(readYaml<Obj>(path.join(MANIFESTS, 'cloud-config-many-hosts.yml')), { overlay_network: 'bosh' });
+
+  test('each cpi-config entry names this release\'s job and, as a call\'s context, selects its engine', () => {
+    expect(cpiConfig.cpis.map((c) => c.name)).toEqual(['docker-z1', 'docker-z2', 'docker-z3']);
+    // The Director runs /var/vcap/jobs/<type>_cpi/bin/cpi.
+    for (const c of cpiConfig.cpis) expect(`${c.type}_cpi`).toBe(jobSpec().name);
+    const file = path.join(renderJob({ docker_cpi: { agent: { mbus: 'nats://10.245.0.10:4222' } } }), 'config', 'cpi.json');
+    cpiConfig.cpis.forEach((c, i) => {
+      const loaded = loadConfig({ file, env: {}, context: { director_uuid: 'd', request_id: 'cpi-1', ...c.properties } });
+      expect(loaded.ignoredContextKeys).toEqual([]);
+      expect(loaded.config.docker).toMatchObject({ host: engineVars[`docker_z${i + 1}_host`], tls: engineVars[`docker_z${i + 1}_tls`] });
+      expect(loaded.config.agent.mbus).toBe('nats://10.245.0.10:4222');
+    });
+  });
+
+  test('the cloud-config puts each AZ on one of those CPIs, and every subnet on defined AZs', () => {
+    const azs = cc['azs'] as Array<{ name: string; cpi: string }>;
+    expect(azs.map((a) => a.cpi)).toEqual(cpiConfig.cpis.map((c) => c.name));
+    const names = new Set(azs.map((a) => a.name));
+    for (const n of cc['networks'] as Array<{ subnets: Array<{ az?: string; azs?: string[] }> }>) {
+      for (const s of n.subnets) for (const az of s.azs ?? [s.az]) expect(names).toContain(az);
+    }
+    const c = cc['compilation'] as { vm_type: string; network: string; az: string };
+    expect([get(cc, `/vm_types/name=${c.vm_type}`), get(cc, `/networks/name=${c.network}`), get(cc, `/azs/name=${c.az}`)]).not.toContain(undefined);
+  });
+
+  test('the default network is one subnet over every AZ on an overlay the CPI checks by driver', () => {
+    const subnet = get(cc, '/networks/name=default/subnets/0') as { azs: string[]; range: string; gateway: string; cloud_properties: Obj; reserved: string[] };
+    expect(subnet.azs).toEqual(['z1', 'z2', 'z3']);
+    const [plan] = planNetworks({ default: { type: 'manual', ip: '10.245.0.40', netmask: '255.255.0.0', gateway: subnet.gateway, cloud_properties: subnet.cloud_properties } });
+    expect(plan).toMatchObject({ docker: 'bosh', driver: 'overlay', driverGiven: true });
+    // The Director's internal_ip of the README's create-env is reserved.
+    expect(subnet.reserved).toEqual(['10.245.0.2-10.245.0.20']);
+  });
+
+  test('the routed network has one subnet per AZ, disjoint, each its own bridge on that AZ\'s engine', () => {
+    const subnets = get(cc, '/networks/name=routed/subnets') as Array<{ az: string; range: string; gateway: string; cloud_properties: Obj }>;
+    expect(subnets.map((s) => s.az)).toEqual(['z1', 'z2', 'z3']);
+    const bridges = subnets.map((s) => {
+      const [ip, prefix] = [s.gateway.replace(/\.1$/, '.10'), parseCidr(s.range).prefix];
+      return planNetworks({ r: { type: 'manual', ip, netmask: String(prefix), gateway: s.gateway, cloud_properties: s.cloud_properties } })[0]?.docker;
+    });
+    expect(new Set(bridges).size).toBe(3);
+    expect(bridges).toEqual(['bosh-10.246.1.0-24', 'bosh-10.246.2.0-24', 'bosh-10.246.3.0-24']);
+  });
+
+  test('many-hosts.yml puts the Director on the overlay, after bosh-deployment-cpi.yml', () => {
+    const ops = [...readYaml<Op[]>(path.join(MANIFESTS, 'bosh-deployment-cpi.yml')), ...readYaml<Op[]>(path.join(MANIFESTS, 'many-hosts.yml'))];
+    const manifest = interpolate(applyOps(BOSH_YML, ops), VARS) as Obj;
+    expect(get(manifest, '/networks/name=default/subnets/0/cloud_properties')).toEqual({ name: 'bosh', driver: 'overlay' });
+    const director = configOf(get(manifest, '/instance_groups/name=bosh/properties/docker_cpi') as Obj);
+    expect(director.docker).toMatchObject({ host: VARS['docker_host'], tls: VARS['docker_tls'] });
+    // Alone, it fails: it extends the network bosh-deployment-cpi.yml names.
+    expect(() => applyOps(BOSH_YML, readYaml<Op[]>(path.join(MANIFESTS, 'many-hosts.yml')))).toThrow(/not found/);
   });
 });
 

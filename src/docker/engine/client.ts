@@ -9,6 +9,7 @@ import type { Logger } from '../../log/logger';
 import { CloudError } from '../../rpc/errors';
 import { parseEndpoint, type Endpoint } from './endpoint';
 import { connectionError, EngineError, isEngineError, timeoutError, type Operation, type OperationKind } from './errors';
+import { plainHttpToTls, tlsError } from './tls-errors';
 import { EngineTimeout, exchange, httpsLib, readBody, type Bounds } from './transport';
 
 export { EngineError, isEngineError, isNotFound, type OperationKind } from './errors';
@@ -229,7 +230,7 @@ export class EngineClient {
       throw this.failure(op, e);
     }
     const status = res.statusCode ?? 0;
-    if (status < 200 || status >= 300) throw new EngineError(status, engineMessage(text), op.method, op.path);
+    if (status < 200 || status >= 300) throw plainHttpToTls(this.endpoint, status, text) ?? new EngineError(status, engineMessage(text), op.method, op.path);
     return text;
   }
 
@@ -254,6 +255,6 @@ export class EngineClient {
   private failure(op: Operation, e: unknown): Error {
     if ((e as { fromBody?: boolean }).fromBody) return e as Error; // the caller's upload failed: its problem to report
     if (e instanceof EngineTimeout) return timeoutError(this.endpoint, op, e.bound, e.ms, e);
-    return connectionError(this.endpoint, op, e as NodeJS.ErrnoException);
+    return tlsError(this.endpoint, this.config.tls, e as NodeJS.ErrnoException) ?? connectionError(this.endpoint, op, e as NodeJS.ErrnoException);
   }
 }

@@ -31,4 +31,6 @@ export interface EngineInfo {
   ServerVersion?: string;
   DockerRootDir?: string;
   SecurityOptions?: string[];
+  /** Swarm membership: LocalNodeState `active` on a node; ControlAvailable only on managers. */
+  Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean; NodeID?: string; NodeAddr?: string };
 }

@@ -1,15 +1,17 @@
 /**
  * Docker networks for BOSH networks: found or created (concurrent creation by parallel create_vm
  * calls is success), and removed when the CPI made them implicitly and their last container went.
- * Pre-existing networks are used, never changed or removed.
+ * Pre-existing networks are used, never changed or removed; they must have the requested driver.
+ * Swarm overlays are joined from any node (see swarm.ts).
  */
-import { VMCreationFailed } from '../../rpc/errors';
+import { CloudError, VMCreationFailed } from '../../rpc/errors';
 import type { DockerContext } from '../context';
 import { isEngineError, isNotFound, seg } from '../engine/client';
 import type { NetworkInspect } from '../engine/types';
 import { L } from '../labels';
 import { contains, parseCidr } from './ipam';
 import type { NetworkPlan } from './plan';
+import { notAttachable, overlayHolder, swarmRole } from './swarm';
 
 export type NetworkOrigin = 'implicit' | 'director';
 
@@ -18,8 +20,8 @@ export interface EnsuredNetwork {
   name: string;
   /** Whether this call created it (so a failed create_vm removes it again). */
   created: boolean;
-  /** The engine's view of it, including the containers on it. */
-  network: NetworkInspect;
+  /** The engine's view of it, including the containers on it (none yet for a network joined through the Swarm). */
+  network: NetworkInspect | undefined;
 }
 
 export async function inspectNetwork(ctx: DockerContext, name: string): Promise<NetworkInspect | undefined> {
@@ -43,6 +45,43 @@ function checkFits(plan: NetworkPlan, n: NetworkInspect): void {
     throw new VMCreationFailed(
       `network '${plan.boshName}': Docker network ${n.Name} has subnet(s) ${subnets.join(', ') || 'none'}, which do not contain ip ${plan.ip}`,
     );
+  }
+}
+
+/**
+ * An existing network must be what the manifest asked for: the requested driver (a local bridge
+ * under an overlay's name splits the network silently), and attachable if it is a Swarm overlay.
+ */
+function checkExisting(ctx: DockerContext, plan: NetworkPlan, n: NetworkInspect): void {
+  if (plan.driverGiven && n.Driver !== plan.driver) {
+    const shadow = plan.driver === 'overlay' && n.Scope === 'local' ? ' (a local network under the name of a Swarm overlay splits it: remove it from this engine)' : '';
+    throw new VMCreationFailed(
+      `network '${plan.boshName}': Docker network ${n.Name} on the Docker engine at ${ctx.engine.endpoint.display} has driver ${n.Driver}, not the requested ${plan.driver}${shadow}`,
+    );
+  }
+  if (n.Scope === 'swarm' && n.Driver === 'overlay' && !n.Attachable) {
+    throw new VMCreationFailed(notAttachable(plan.boshName, n.Name));
+  }
+  checkFits(plan, n);
+  plan.swarm = n.Scope === 'swarm';
+}
+
+/** A static IP a container on another Swarm node holds is refused before the engine waits 20 s. */
+async function checkOverlayIp(ctx: DockerContext, plan: NetworkPlan, n: NetworkInspect): Promise<void> {
+  if (!plan.ip) return;
+  const holder = await overlayHolder(ctx, n, plan.ip);
+  if (holder) throw new VMCreationFailed(`ip ${plan.ip} of network '${plan.boshName}' is already used on Swarm overlay ${n.Name} by ${holder}`);
+}
+
+/**
+ * After start, the networks joined through the Swarm are on this engine: checked as an existing
+ * network is (the container is removed again when they are not what the manifest asked for).
+ */
+export async function verifySwarmJoins(ctx: DockerContext, plans: readonly NetworkPlan[]): Promise<void> {
+  for (const plan of plans.filter((p) => p.throughSwarm)) {
+    const n = await inspectNetwork(ctx, plan.docker);
+    if (!n) throw new VMCreationFailed(`network '${plan.boshName}': Docker network ${plan.docker} is not on the Docker engine at ${ctx.engine.endpoint.display} after the VM joined it`, true);
+    checkExisting(ctx, plan, n);
   }
 }
 
@@ -81,6 +120,13 @@ export async function createDockerNetwork(
       if (n) return { id: n.Id, created: false };
     }
     if (/overlap/i.test(e.engineMessage)) return { id: '', created: false, conflict: e.engineMessage };
+    // A worker says "Cannot create a multi-host network from a worker node", a standalone engine "not a swarm manager".
+    if (/not a swarm manager|multi-host network from a worker/i.test(e.engineMessage)) {
+      throw new CloudError(
+        `Docker network ${name} (driver ${plan.driver}) cannot be created by the Docker engine at ${ctx.engine.endpoint.display}: it is not a Swarm manager. ` +
+          'Create the overlay on a manager (docker network create --driver overlay --attachable …), or join this engine to a Swarm first (docker swarm init / join)',
+      );
+    }
     throw e;
   }
 }
@@ -88,9 +134,23 @@ export async function createDockerNetwork(
 export async function ensureNetwork(ctx: DockerContext, plan: NetworkPlan): Promise<EnsuredNetwork> {
   const existing = await inspectNetwork(ctx, plan.docker);
   if (existing) {
-    checkFits(plan, existing);
+    checkExisting(ctx, plan, existing);
+    if (plan.swarm) await checkOverlayIp(ctx, plan, existing);
     return { id: existing.Id, name: existing.Name, created: false, network: existing };
   }
+  // A worker lists a Swarm overlay only while a local container uses it: a name it does not
+  // know may be one, so the container joins by name and the engine asks the manager. A local
+  // network made here instead would split the network silently.
+  if (plan.named && (await swarmRole(ctx)) === 'worker') {
+    ctx.log.debug('named network not on this Swarm worker: joining it through the Swarm', { network: plan.docker });
+    plan.throughSwarm = true;
+    plan.swarm = true;
+    return { id: plan.docker, name: plan.docker, created: false, network: undefined };
+  }
+  // An overlay spans every host: made once, on a manager, by the operator. One made by a
+  // create_vm would belong to no host's VMs in particular, and no delete_vm could tell when its
+  // last user on any host went.
+  if (plan.driver === 'overlay') throw missingOverlay(ctx, plan);
   // Unnamed manual networks reuse a network that already has exactly this subnet.
   if (plan.type === 'manual' && !plan.named && plan.subnet) {
     const same = await findBySubnet(ctx, plan.subnet.cidr);
@@ -115,6 +175,14 @@ export async function ensureNetwork(ctx: DockerContext, plan: NetworkPlan): Prom
   return { id: n.Id, name: n.Name, created: r.created, network: n };
 }
 
+function missingOverlay(ctx: DockerContext, plan: NetworkPlan): VMCreationFailed {
+  const ipam = plan.subnet ? ` --subnet ${plan.subnet.cidr}${plan.gateway ? ` --gateway ${plan.gateway}` : ''}` : '';
+  return new VMCreationFailed(
+    `network '${plan.boshName}': Swarm overlay ${plan.docker} is not on the Docker engine at ${ctx.engine.endpoint.display}. ` +
+      `The CPI does not create overlays for VMs: create it once on a Swarm manager (docker network create --driver overlay --attachable${ipam} ${plan.docker})`,
+  );
+}
+
 /** Removes a network the CPI created implicitly, if no container uses it any more. */
 export async function removeIfUnused(ctx: DockerContext, nameOrId: string): Promise<boolean> {
   const n = await inspectNetwork(ctx, nameOrId);
@@ -127,6 +195,9 @@ export async function removeIfUnused(ctx: DockerContext, nameOrId: string): Prom
   } catch (e) {
     // Another VM joined meanwhile (active endpoints), or another call removed it: both fine.
     if (isEngineError(e) && (e.statusCode === 403 || e.statusCode === 409 || e.statusCode === 404)) return false;
+    // A Swarm overlay an earlier version made implicitly: still used on another node ("in use
+    // by task"), or this node is a worker.
+    if (isEngineError(e) && n.Scope === 'swarm' && /in use by task|not a swarm manager/i.test(e.engineMessage)) return false;
     throw e;
   }
 }

@@ -36,6 +36,7 @@ export async function createNetwork(ctx: DockerContext, def: NetworkDefinition):
 
   const existing = await inspectNetwork(ctx, name);
   if (existing) {
+    if (typeof cp['driver'] === 'string' && existing.Driver !== driver) throw new CloudError(`create_network: Docker network ${name} already exists with driver ${existing.Driver}, not ${driver}`);
     const have = firstSubnet(existing);
     if (range && have.range !== range) throw new CloudError(`create_network: Docker network ${name} already exists with subnet ${have.range || 'none'}, not ${range}`);
     return { id: existing.Name, range: have.range, gateway: have.gateway, reserved: [], cloudProperties: { ...cp, name } };
@@ -57,6 +58,7 @@ export async function deleteNetwork(ctx: DockerContext, id: string): Promise<voi
   try {
     await ctx.engine.request('DELETE', `/networks/${seg(n.Id)}`);
   } catch (e) {
+    if (isEngineError(e) && /in use by task/i.test(e.engineMessage)) throw new CloudError(`delete_network: Swarm overlay ${n.Name} is still used by a container on another Swarm node`);
     if (!(isEngineError(e) && e.statusCode === 404)) throw e;
   }
   ctx.log.debug('deleted network', { name: n.Name });

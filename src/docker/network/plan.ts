@@ -23,12 +23,21 @@ export interface NetworkPlan {
   /** Whether the name came from cloud_properties.name (else derived). */
   named: boolean;
   driver: string;
+  /** Whether cloud_properties.driver named it: then an existing network must have that driver. */
+  driverGiven: boolean;
   enableIpv6: boolean;
   ip?: string;
   subnet?: Subnet;
   gateway?: string;
   spec: NetworkSpec;
   warnings: string[];
+  /** Set by ensureNetwork: the Docker network is a Swarm-scoped one (spans hosts). */
+  swarm?: boolean;
+  /**
+   * Set by ensureNetwork on a Swarm worker: the named network is not on this engine (yet), so
+   * the container joins it by name through the Swarm and it is checked once attached.
+   */
+  throughSwarm?: boolean;
 }
 
 const KNOWN_CP = new Set(['name', 'driver', 'enable_ipv6']);
@@ -49,6 +58,7 @@ function planOne(boshName: string, spec: NetworkSpec): NetworkPlan {
     .map((k) => `network '${boshName}': cloud_properties.${k} is not used by the Docker CPI and was ignored`);
   const name = cp['name'];
   if (name !== undefined && (typeof name !== 'string' || !DOCKER_NAME.test(name))) fail(boshName, 'cloud_properties.name must be a Docker network name');
+  const driverGiven = cp['driver'] !== undefined;
   const driver = cp['driver'] ?? 'bridge';
   if (typeof driver !== 'string' || !driver) fail(boshName, 'cloud_properties.driver must be a string');
   const enableIpv6 = cp['enable_ipv6'] === true;
@@ -56,7 +66,7 @@ function planOne(boshName: string, spec: NetworkSpec): NetworkPlan {
   if (type === 'vip') fail(boshName, 'vip networks are not supported by the Docker CPI: a container gets its addresses from the Docker networks it joins');
 
   if (type === 'dynamic') {
-    return { boshName, type, docker: (name as string | undefined) ?? DEFAULT_DYNAMIC_NETWORK, named: name !== undefined, driver, enableIpv6, spec, warnings };
+    return { boshName, type, docker: (name as string | undefined) ?? DEFAULT_DYNAMIC_NETWORK, named: name !== undefined, driver, driverGiven, enableIpv6, spec, warnings };
   }
 
   const ip = spec.ip ?? undefined;
@@ -82,6 +92,7 @@ function planOne(boshName: string, spec: NetworkSpec): NetworkPlan {
     docker: (name as string | undefined) ?? derivedNetworkName(subnet),
     named: name !== undefined,
     driver,
+    driverGiven,
     enableIpv6: enableIpv6 || family === 6,
     ip,
     subnet,

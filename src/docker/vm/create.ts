@@ -14,7 +14,7 @@ import type { DockerContext } from '../context';
 import { isEngineError, seg, type EngineError } from '../engine/client';
 import type { ContainerCreateBody, ImageInspect, NetworkInspect, VolumeInspect } from '../engine/types';
 import { L, tagLabels } from '../labels';
-import { ensureNetwork, removeIfUnused } from '../network/docker-networks';
+import { ensureNetwork, removeIfUnused, verifySwarmJoins } from '../network/docker-networks';
 import { dnsServers, planNetworks, type NetworkPlan } from '../network/plan';
 import { agentNetworks, observedNetworks, resultNetworks } from '../network/results';
 import { buildAgentSettings } from '../settings/agent-settings';
@@ -71,8 +71,8 @@ async function prepare(ctx: DockerContext, input: CreateVmInput): Promise<Prepar
   return { engineId: await ctx.engineId(), props, plans, image, start, limits, cgroupVersion: info.CgroupVersion };
 }
 
-function ipHolder(net: NetworkInspect, ip: string): string | undefined {
-  for (const c of Object.values(net.Containers ?? {})) {
+function ipHolder(net: NetworkInspect | undefined, ip: string): string | undefined {
+  for (const c of Object.values(net?.Containers ?? {})) {
     const addrs = [c.IPv4Address, c.IPv6Address].map((a) => (a ?? '').split('/')[0]);
     if (addrs.includes(ip)) return c.Name;
   }
@@ -235,6 +235,7 @@ async function attempt(ctx: DockerContext, input: CreateVmInput, p: Prepared): P
     } catch (e) {
       throw startFailure(e, { cid, privileged, plans });
     }
+    await verifySwarmJoins(ctx, plans);
     const booted = await verifyBoot(ctx, cid, id, p.start, Date.now());
 
     // Dynamic addresses and MACs exist only now; the settings file is rewritten in place.

@@ -2,6 +2,7 @@
 import { isBoshError, VMCreationFailed } from '../../rpc/errors';
 import { isEngineError } from '../engine/client';
 import type { NetworkPlan } from '../network/plan';
+import { swarmAttachFailure } from '../network/swarm';
 
 /** A network removed by a concurrent delete_vm between ensuring it and starting: try again. */
 export class NetworkVanished extends Error {}
@@ -9,6 +10,8 @@ export class NetworkVanished extends Error {}
 export function startFailure(e: unknown, p: { cid: string; privileged: boolean; plans: readonly NetworkPlan[] }): Error {
   if (!isEngineError(e)) return e as Error;
   const m = e.engineMessage;
+  const swarm = swarmAttachFailure(m, p.plans);
+  if (swarm) return swarm;
   if (/network .* not found/i.test(m)) return new NetworkVanished(m);
   if (/address already in use/i.test(m) && !/bind/i.test(m)) {
     const ips = p.plans.filter((x) => x.ip).map((x) => `${x.ip} (network '${x.boshName}')`);

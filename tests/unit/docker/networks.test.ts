@@ -26,6 +26,12 @@ describe('network planning', () => {
     expect(planNetworks({ a: { ...manual, cloud_properties: { name: 'mynet' } } })[0]).toMatchObject({ docker: 'mynet', named: true });
   });
 
+  it('records whether the manifest named a driver (an existing network must then have it)', () => {
+    expect(planNetworks({ a: manual })[0]).toMatchObject({ driver: 'bridge', driverGiven: false });
+    expect(planNetworks({ a: { ...manual, cloud_properties: { name: 'ov', driver: 'overlay' } } })[0]).toMatchObject({ driver: 'overlay', driverGiven: true });
+    expect(planNetworks({ d: { type: 'dynamic', cloud_properties: { name: 'ov', driver: 'overlay' } } })[0]).toMatchObject({ driver: 'overlay', driverGiven: true });
+  });
+
   it('maps dynamic networks to bosh-dynamic unless named', () => {
     expect(planNetworks({ d: { type: 'dynamic', cloud_properties: {} } })[0]).toMatchObject({ docker: 'bosh-dynamic', type: 'dynamic' });
     expect(planNetworks({ d: { type: 'dynamic', cloud_properties: { name: 'x' } } })[0]).toMatchObject({ docker: 'x' });

@@ -1,0 +1,345 @@
+/**
+ * One CPI, two Docker hosts (issue 13): two engines in network namespaces of this test, over
+ * mutual TLS, joined as a Swarm manager and worker (tests/helpers/engine-pair.ts). The CPI's
+ * config file names no reachable engine: every call reaches an engine only through its
+ * cpi-config context, as the Director's calls do. The engines cannot see the CPI's files, as
+ * real remote hosts cannot.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { TEST_LABEL } from '../helpers/docker';
+import { EnginePair, pairTraces, type HostEngine } from '../helpers/engine-pair';
+import { Lab, SUBNETS, stemcellFiles } from '../helpers/lab';
+import { ROOT, type CpiRun } from '../helpers/cpi';
+import { interpolate, readYaml } from '../release/helpers';
+
+const NO_ENGINE = 'unix:///run/bosh-cpi-test-no-engine-here.sock';
+const lab = new Lab('hosts', SUBNETS.hosts, { docker: { host: NO_ENGINE } });
+let pair: EnginePair;
+const stemcells = new Map<HostEngine, string>();
+/** Overlays this file made by hand on the manager, removed at the end. */
+const overlays: string[] = [];
+const overlayName = (n: string) => `${n}-${lab.runId}`;
+
+beforeAll(async () => {
+  pair = await EnginePair.start({ octet: lab.octet, hide: path.dirname(lab.configFile) });
+}, 120_000);
+
+afterAll(async () => {
+  await pair?.destroy();
+}, 120_000);
+
+/**
+ * What the Director sends with each call for `e`'s AZ: the properties of its entry in the
+ * cpi-config example (manifests/cpi-config.yml, z1 = the manager, z2 = the worker), or the Go
+ * CPI's top-level form.
+ */
+function context(e: HostEngine, form: 'nested' | 'top-level' = 'nested'): Record<string, unknown> {
+  const director = { director_uuid: 'hosts-test', request_id: `cpi-${Math.floor(Math.random() * 1e6)}` };
+  if (form === 'top-level') return { ...director, ...pair.context(e, 'top-level') };
+  const vars = { docker_z1_host: pair.manager.tcpHost, docker_z2_host: pair.worker.tcpHost, docker_z3_host: 'tcp://127.0.0.1:9', docker_z1_tls: pair.tls(), docker_z2_tls: pair.tls(), docker_z3_tls: pair.tls() };
+  const cpis = interpolate(readYaml<{ cpis: Array<{ name: string; properties: Record<string, unknown> }> }>(path.join(ROOT, 'manifests', 'cpi-config.yml')), vars).cpis;
+  const entry = cpis.find((c) => c.name === (e === pair.manager ? 'docker-z1' : 'docker-z2'));
+  return { ...director, ...entry?.properties };
+}
+
+/** A call as the Director makes it to the CPI of `e`'s AZ; the TLS key must never be printed. */
+async function on(e: HostEngine, method: string, args: unknown[], form: 'nested' | 'top-level' = 'nested'): Promise<CpiRun> {
+  const run = await lab.call(method, args, { context: context(e, form) });
+  const keyLine = pair.client.key.split('\n')[1] as string;
+  expect(run.stdout + run.stderr).not.toContain(keyLine);
+  return run;
+}
+
+async function okOn<T = unknown>(e: HostEngine, method: string, args: unknown[], form: 'nested' | 'top-level' = 'nested'): Promise<T> {
+  const run = await on(e, method, args, form);
+  if (run.response.error) throw new Error(`${method} on ${e.label} failed: ${run.response.error.message}\n${run.stderr.slice(-3000)}`);
+  return run.response.result as T;
+}
+
+async function createVm(e: HostEngine, networks: Record<string, unknown>, form: 'nested' | 'top-level' = 'nested'): Promise<{ cid: string; networks: Record<string, { ip?: string }> }> {
+  const [cid, nets] = await okOn<[string, Record<string, { ip?: string }>]>(e, 'create_vm', [`agent-${e.label}`, stemcells.get(e), {}, networks, [], {}], form);
+  return { cid, networks: nets };
+}
+
+function containerOn(e: HostEngine, cid: string): string {
+  return e.docker('ps', '-aq', '--filter', `label=bosh.cpi.vm-cid=${cid}`);
+}
+
+/** Pings `ip` from inside the VM `cid` on `e`: the packets cross the overlay between the hosts. */
+function ping(e: HostEngine, cid: string, ip: string): string {
+  return e.docker('exec', containerOn(e, cid), 'ping', '-c', '3', '-A', '-W', '2', ip);
+}
+
+const overlay = (host: number, name: string, extra: Record<string, unknown> = {}) => ({ ov: lab.manual(1, host, { cloud_properties: { name, driver: 'overlay', ...extra } }) });
+
+function leftovers(e: HostEngine) {
+  return e.labelled(TEST_LABEL, lab.runId);
+}
+const NOTHING = { containers: [], volumes: [], networks: [], images: [] };
+
+/** VM directories and create markers left in the CPI's state, for any engine. */
+function localRecords(): string[] {
+  const engines = path.join(lab.stateDir, 'engines');
+  if (!fs.existsSync(engines)) return [];
+  return fs.readdirSync(engines).flatMap((id) =>
+    ['vms', 'creating'].flatMap((kind) => {
+      const dir = path.join(engines, id, kind);
+      return fs.existsSync(dir) ? fs.readdirSync(dir).map((f) => `${id}/${kind}/${f}`) : [];
+    }),
+  );
+}
+
+describe('the test hosts', () => {
+  it('are two engines with their own IDs, a Swarm manager and a worker, reached over mutual TLS', () => {
+    const ids = pair.engines.map((e) => e.id());
+    expect(new Set([...ids, require('node:child_process').execFileSync('docker', ['info', '--format', '{{.ID}}'], { encoding: 'utf8' }).trim()]).size).toBe(3);
+    expect(pair.manager.docker('info', '--format', '{{.Swarm.ControlAvailable}} {{.Swarm.LocalNodeState}}')).toBe('true active');
+    expect(pair.worker.docker('info', '--format', '{{.Swarm.ControlAvailable}} {{.Swarm.LocalNodeState}}')).toBe('false active');
+  });
+});
+
+describe('context routing: each call goes to the engine its cpi-config context names', () => {
+  it('imports a stemcell on each engine, each only there', async () => {
+    const sc = await stemcellFiles('runit');
+    for (const e of pair.engines) stemcells.set(e, await okOn<string>(e, 'create_stemcell', [sc.imagePath, sc.cloudProperties]));
+    for (const e of pair.engines) expect(leftovers(e).images).toHaveLength(1);
+    expect(pair.manager.docker('image', 'inspect', '--format', '{{.Id}}', stemcells.get(pair.manager) as string)).toMatch(/^sha256:/);
+  });
+
+  it('creates, finds, renames and deletes each VM on its own engine (the cpi-config example\'s form and the Go CPI\'s)', async () => {
+    const subnetOf = (e: HostEngine) => (e === pair.manager ? 2 : 3);
+    const vms = new Map<HostEngine, string>();
+    for (const e of pair.engines) {
+      const form = e === pair.manager ? 'nested' : 'top-level';
+      vms.set(e, (await createVm(e, { default: lab.manual(subnetOf(e), 10) }, form)).cid);
+    }
+    // Each VM's local record sits under its own engine's key (the engines have distinct IDs).
+    const records = localRecords().filter((r) => r.includes('/vms/'));
+    expect(records).toHaveLength(2);
+    expect(new Set(records.map((r) => r.split('/')[0])).size).toBe(2);
+    for (const e of pair.engines) {
+      const other = e === pair.manager ? pair.worker : pair.manager;
+      const cid = vms.get(e) as string;
+      expect(containerOn(e, cid)).not.toBe('');
+      expect(containerOn(other, cid)).toBe('');
+      expect(await okOn(e, 'has_vm', [cid])).toBe(true);
+      await okOn(e, 'set_vm_metadata', [cid, { deployment: 'hosts', job: `web-${e.label}`, index: '0' }]);
+      expect(e.docker('inspect', '--format', '{{.Name}}', containerOn(e, cid))).toBe(`/hosts_web-${e.label}_0_${cid}`);
+      // Settings went through the engine's archive API: it cannot see the CPI's state directory.
+      expect(e.docker('inspect', '--format', '{{index .Config.Labels "bosh.cpi.settings-delivery"}}', containerOn(e, cid))).toBe('archive');
+    }
+    for (const e of pair.engines) {
+      await okOn(e, 'delete_vm', [vms.get(e)]);
+      expect(containerOn(e, vms.get(e) as string)).toBe('');
+    }
+    // The implicit bridges went with their VMs, on each engine.
+    for (const e of pair.engines) expect(leftovers(e).networks).toEqual([]);
+  });
+
+  it('without a context, a call goes to the config file\'s engine (none here) and says so', async () => {
+    const r = await lab.call('has_vm', ['c-00000000-0000-4000-8000-000000000000']);
+    expect(r.response.error?.type).toBe('Bosh::Clouds::CloudError');
+    expect(r.response.error?.message).toContain(NO_ENGINE);
+  });
+});
+
+describe('an attachable Swarm overlay across the hosts', () => {
+  let ov: string;
+  const vms: Record<string, string> = {};
+
+  beforeAll(() => {
+    ov = overlayName('ov');
+    pair.overlay(ov, lab.ip(1, 0) + '/24', lab.ip(1, 1), { [TEST_LABEL]: lab.runId });
+    overlays.push(ov);
+  });
+
+  it('a VM on each host with a static IP; they ping each other; the worker made no network of its own', async () => {
+    // The worker does not list the overlay before a local container uses it.
+    expect(pair.worker.docker('network', 'ls', '-q', '--filter', `name=${ov}`)).toBe('');
+    const m = await createVm(pair.manager, overlay(10, ov));
+    const w = await createVm(pair.worker, overlay(20, ov));
+    vms['m'] = m.cid;
+    vms['w'] = w.cid;
+    expect(m.networks['ov']?.ip).toBe(lab.ip(1, 10));
+    expect(w.networks['ov']?.ip).toBe(lab.ip(1, 20));
+    expect(ping(pair.manager, m.cid, lab.ip(1, 20))).toContain(' 0% packet loss');
+    expect(ping(pair.worker, w.cid, lab.ip(1, 10))).toContain(' 0% packet loss');
+    expect(pair.worker.docker('network', 'ls', '--filter', `name=${ov}`, '--format', '{{.Name}} {{.Scope}} {{.Driver}}')).toBe(`${ov} swarm overlay`);
+  });
+
+  it('after reboot_vm of both, the same addresses still reach each other', async () => {
+    for (const e of pair.engines) await okOn(e, 'reboot_vm', [vms[e.label]]);
+    for (const e of pair.engines) {
+      const id = containerOn(e, vms[e.label] as string);
+      expect(e.docker('inspect', '--format', `{{(index .NetworkSettings.Networks "${ov}").IPAddress}}`, id)).toBe(lab.ip(1, e === pair.manager ? 10 : 20));
+    }
+    expect(ping(pair.manager, vms['m'] as string, lab.ip(1, 20))).toContain(' 0% packet loss');
+    expect(ping(pair.worker, vms['w'] as string, lab.ip(1, 10))).toContain(' 0% packet loss');
+  });
+
+  it('a dynamic network on the overlay from the worker: the address the Swarm gave is reported and reachable', async () => {
+    const d = await createVm(pair.worker, { dyn: { type: 'dynamic', cloud_properties: { name: ov, driver: 'overlay' } } });
+    const addr = d.networks['dyn']?.ip as string;
+    expect(addr).toMatch(new RegExp(`^10\\.${lab.octet}\\.1\\.\\d+$`));
+    expect(ping(pair.manager, vms['m'] as string, addr)).toContain(' 0% packet loss');
+    await okOn(pair.worker, 'delete_vm', [d.cid]);
+  });
+
+  it('a static IP a VM on the other host holds is refused at once, naming the holder and its host', async () => {
+    for (const [e, taken, holderHost] of [
+      [pair.worker, 10, pair.manager.ip],
+      [pair.manager, 20, pair.worker.ip],
+    ] as const) {
+      const before = leftovers(e).containers.length;
+      const t0 = Date.now();
+      const r = await on(e, 'create_vm', ['agent-dup', stemcells.get(e), {}, overlay(taken, ov), [], {}]);
+      const ms = Date.now() - t0;
+      expect(r.response.error?.type).toBe('Bosh::Clouds::VMCreationFailed');
+      expect(r.response.error?.message).toContain(`ip ${lab.ip(1, taken)} of network 'ov' is already used on Swarm overlay ${ov} by container`);
+      expect(r.response.error?.message).toContain(`of the Swarm node at ${holderHost}`);
+      // The engine itself would have waited 20 s for the manager.
+      expect(ms).toBeLessThan(10_000);
+      expect(leftovers(e).containers.length).toBe(before);
+    }
+  });
+
+  it('where the engine cannot tell (no local container on the overlay), the 20 s failure names the likely cause', async () => {
+    const other = overlayName('ov2');
+    pair.overlay(other, lab.ip(4, 0) + '/24', lab.ip(4, 1), { [TEST_LABEL]: lab.runId });
+    overlays.push(other);
+    const net = (host: number) => ({ ov2: lab.manual(4, host, { cloud_properties: { name: other, driver: 'overlay' } }) });
+    const w = await createVm(pair.worker, net(20));
+    const r = await on(pair.manager, 'create_vm', ['agent-dup', stemcells.get(pair.manager), {}, net(20), [], {}]);
+    expect(r.response.error?.type).toBe('Bosh::Clouds::VMCreationFailed');
+    expect(r.response.error?.message).toContain(`the static IP ${lab.ip(4, 20)} (network 'ov2', Docker network ${other}) is held by a container on another Swarm node`);
+    expect(leftovers(pair.manager).containers).toHaveLength(1); // only the VM of the first test
+    await okOn(pair.worker, 'delete_vm', [w.cid]);
+  }, 60_000);
+
+  it('delete_vm on each host leaves the overlay to its owner', async () => {
+    for (const e of pair.engines) await okOn(e, 'delete_vm', [vms[e.label]]);
+    expect(pair.manager.docker('network', 'inspect', '--format', '{{.Scope}}', ov)).toBe('swarm');
+  });
+});
+
+describe('routed per-host bridges, the alternative without an overlay', () => {
+  it('one subnet per host, a host route each way: VMs on the two hosts reach each other', async () => {
+    // What the operator does once per pair of hosts (README, "Many hosts").
+    pair.route(pair.manager, lab.ip(12, 0) + '/24', pair.worker);
+    pair.route(pair.worker, lab.ip(11, 0) + '/24', pair.manager);
+    const m = await createVm(pair.manager, { routed: lab.manual(11, 10) });
+    const w = await createVm(pair.worker, { routed: lab.manual(12, 10) });
+    expect(pair.manager.docker('network', 'inspect', '--format', '{{.Driver}} {{.Scope}}', `bosh-${lab.ip(11, 0)}-24`)).toBe('bridge local');
+    expect(ping(pair.manager, m.cid, lab.ip(12, 10))).toContain(' 0% packet loss');
+    expect(ping(pair.worker, w.cid, lab.ip(11, 10))).toContain(' 0% packet loss');
+    for (const [e, vm] of [[pair.manager, m], [pair.worker, w]] as const) await okOn(e, 'delete_vm', [vm.cid]);
+    // Each bridge went with its host's last VM.
+    expect(pair.manager.docker('network', 'ls', '-q', '--filter', `name=bosh-${lab.ip(11, 0)}-24`)).toBe('');
+    expect(pair.worker.docker('network', 'ls', '-q', '--filter', `name=bosh-${lab.ip(12, 0)}-24`)).toBe('');
+  });
+});
+
+describe('named networks that are not what the manifest asked for', () => {
+  it('a local bridge under an overlay\'s name on the worker (a split network) is refused, naming both drivers', async () => {
+    const name = overlayName('split');
+    pair.overlay(name, lab.ip(5, 0) + '/24', lab.ip(5, 1), { [TEST_LABEL]: lab.runId });
+    overlays.push(name);
+    pair.worker.docker('network', 'create', '--driver', 'bridge', '--subnet', lab.ip(5, 0) + '/24', '--label', `${TEST_LABEL}=${lab.runId}`, name);
+    try {
+      const r = await on(pair.worker, 'create_vm', ['agent-split', stemcells.get(pair.worker), {}, { s: lab.manual(5, 10, { cloud_properties: { name, driver: 'overlay' } }) }, [], {}]);
+      expect(r.response.error?.type).toBe('Bosh::Clouds::VMCreationFailed');
+      expect(r.response.error?.message).toContain(`Docker network ${name} on the Docker engine at ${pair.worker.ip}:2376 has driver bridge, not the requested overlay`);
+      expect(leftovers(pair.worker).containers).toEqual([]);
+    } finally {
+      pair.worker.docker('network', 'rm', name);
+    }
+  });
+
+  it('a network joined through the Swarm is checked once attached: an overlay where the manifest asked for a bridge', async () => {
+    const name = overlayName('notbridge');
+    pair.overlay(name, lab.ip(10, 0) + '/24', lab.ip(10, 1), { [TEST_LABEL]: lab.runId });
+    overlays.push(name);
+    const r = await on(pair.worker, 'create_vm', ['agent-nb', stemcells.get(pair.worker), {}, { b: lab.manual(10, 10, { cloud_properties: { name, driver: 'bridge' } }) }, [], {}]);
+    expect(r.response.error?.type).toBe('Bosh::Clouds::VMCreationFailed');
+    expect(r.response.error?.message).toBe(`network 'b': Docker network ${name} on the Docker engine at ${pair.worker.ip}:2376 has driver overlay, not the requested bridge`);
+    expect(leftovers(pair.worker).containers).toEqual([]);
+    expect(leftovers(pair.worker).volumes).toEqual([]);
+  });
+
+  it('a name neither the worker nor its Swarm has is an error, and the worker gets no network of that name', async () => {
+    const name = overlayName('nosuch');
+    for (const cp of [{ name, driver: 'overlay' }, { name }]) {
+      const r = await on(pair.worker, 'create_vm', ['agent-missing', stemcells.get(pair.worker), {}, { n: lab.manual(6, 10, { cloud_properties: cp }) }, [], {}]);
+      expect(r.response.error?.type).toBe('Bosh::Clouds::VMCreationFailed');
+      expect(r.response.error?.message).toContain(`network 'n': Docker network ${name} is neither on this engine nor in its Swarm`);
+      expect(pair.worker.docker('network', 'ls', '-q', '--filter', `name=${name}`)).toBe('');
+      expect(leftovers(pair.worker).containers).toEqual([]);
+    }
+  });
+
+  it('an overlay that does not exist is not made by create_vm, on the manager either', async () => {
+    const name = overlayName('absent');
+    const r = await on(pair.manager, 'create_vm', ['agent-absent', stemcells.get(pair.manager), {}, { a: lab.manual(8, 10, { cloud_properties: { name, driver: 'overlay' } }) }, [], {}]);
+    expect(r.response.error?.type).toBe('Bosh::Clouds::VMCreationFailed');
+    expect(r.response.error?.message).toBe(
+      `network 'a': Swarm overlay ${name} is not on the Docker engine at ${pair.manager.ip}:2376. The CPI does not create overlays for VMs: create it once on a Swarm manager (docker network create --driver overlay --attachable --subnet ${lab.ip(8, 0)}/24 --gateway ${lab.ip(8, 1)} ${name})`,
+    );
+    expect(pair.manager.docker('network', 'ls', '-q', '--filter', `name=${name}`)).toBe('');
+    expect(leftovers(pair.manager).containers).toEqual([]);
+  });
+
+  it('create_network makes an attachable overlay on the manager, which delete_network removes', async () => {
+    const name = overlayName('managed-m');
+    const range = lab.ip(13, 0) + '/24';
+    const r = await okOn<[string, Record<string, unknown>]>(pair.manager, 'create_network', [{ type: 'manual', range, gateway: lab.ip(13, 1), cloud_properties: { name, driver: 'overlay' } }]);
+    expect(r[0]).toBe(name);
+    expect(pair.manager.docker('network', 'inspect', '--format', '{{.Driver}} {{.Scope}} {{.Attachable}}', name)).toBe('overlay swarm true');
+    // Asked again with another driver, it is refused rather than passed off as that.
+    const again = await on(pair.manager, 'create_network', [{ type: 'manual', range, gateway: lab.ip(13, 1), cloud_properties: { name, driver: 'bridge' } }]);
+    expect(again.response.error?.message).toBe(`create_network: Docker network ${name} already exists with driver overlay, not bridge`);
+    await okOn(pair.manager, 'delete_network', [name]);
+    expect(pair.manager.docker('network', 'ls', '-q', '--filter', `name=${name}`)).toBe('');
+  });
+
+  it('create_network of an overlay on the worker says only a manager can make one', async () => {
+    const name = overlayName('managed');
+    const r = await on(pair.worker, 'create_network', [{ type: 'manual', range: lab.ip(9, 0) + '/24', gateway: lab.ip(9, 1), cloud_properties: { name, driver: 'overlay' } }]);
+    expect(r.response.error?.type).toBe('Bosh::Clouds::CloudError');
+    expect(r.response.error?.message).toContain(`Docker network ${name} (driver overlay) cannot be created by the Docker engine at ${pair.worker.ip}:2376: it is not a Swarm manager`);
+    expect(pair.worker.docker('network', 'ls', '-q', '--filter', `name=${name}`)).toBe('');
+  });
+
+  it('an overlay that is not attachable is refused on the manager and on the worker', async () => {
+    const name = overlayName('closed');
+    pair.manager.docker('network', 'create', '--driver', 'overlay', '--subnet', lab.ip(7, 0) + '/24', '--label', `${TEST_LABEL}=${lab.runId}`, name);
+    overlays.push(name);
+    for (const e of pair.engines) {
+      const r = await on(e, 'create_vm', ['agent-closed', stemcells.get(e), {}, { c: lab.manual(7, e === pair.manager ? 10 : 20, { cloud_properties: { name, driver: 'overlay' } }) }, [], {}]);
+      expect(r.response.error?.type).toBe('Bosh::Clouds::VMCreationFailed');
+      expect(r.response.error?.message).toBe(`network 'c': Docker network ${name} is a Swarm overlay that is not attachable, so only service tasks may join it: create it with --attachable`);
+      expect(leftovers(e).containers).toEqual([]);
+    }
+  });
+});
+
+// Left for the lead, to add once state records are keyed by engine (issue 13 item 1); they are
+// absent on purpose, not skipped:
+// - describe('per-engine sweeps after a kill'): create_vm SIGKILLed on one engine, then a
+//   create_vm on the other leaves its remains alone; the next call on the first sweeps them.
+// - describe('wrong-context calls'): delete_vm / has_vm / has_disk with the other AZ's context
+//   answer without touching the real VM or its local state.
+// - describe('remote disks') (item 3): a live, sized disk keeps its data across attach/detach
+//   and across hosts' restarts.
+
+describe('the end', () => {
+  it('leaves nothing on either engine, then nothing of the engines on this machine', async () => {
+    for (const e of pair.engines) await okOn(e, 'delete_stemcell', [stemcells.get(e)]);
+    for (const name of overlays.splice(0)) pair.manager.docker('network', 'rm', name);
+    for (const e of pair.engines) expect(leftovers(e)).toEqual(NOTHING);
+    expect(localRecords()).toEqual([]);
+    expect(await lab.finish()).toEqual(NOTHING);
+    await pair.destroy();
+    expect(pairTraces(pair)).toEqual([]);
+  }, 120_000);
+});
