@@ -5,6 +5,7 @@ import type { Logger } from '../log/logger';
 import { EngineClient } from './engine/client';
 import type { EngineInfo } from './engine/types';
 import { baseLabels } from './labels';
+import { CloudError } from '../rpc/errors';
 import { StateDirs } from './state/dirs';
 import { withLocks, type LockKind } from './state/locks';
 
@@ -35,9 +36,14 @@ export class DockerContext {
 
   /** The ID of the engine this call talks to: the key of every local record about its objects. */
   async engineId(): Promise<string> {
-    const id = (await this.engineInfo()).ID;
-    if (!id) throw new Error(`the Docker engine at ${this.engine.endpoint.display} reported no ID`);
-    return id;
+    const info = await this.engineInfo();
+    if (!info.ID) throw new CloudError(`the Docker engine at ${this.engine.endpoint.display} reported no ID`);
+    try {
+      this.state.checkIdentity(info.ID, { name: info.Name ?? '', root: info.DockerRootDir ?? '' }, this.engine.endpoint.display);
+    } catch (e) {
+      throw new CloudError((e as Error).message);
+    }
+    return info.ID;
   }
 
   /** Runs `work` holding the given VM and disk locks (VMs first: one order everywhere, no deadlock). */

@@ -25,9 +25,10 @@ export const SUBNETS = {
   omnicloud: 211,
   fuzz: 213,
   secrets: 214,
-  bounds: 215,
-  locks: 216,
-  journal: 217,
+  bounds: 219,
+  locks: 220,
+  journal: 221,
+  engines: 222,
   bench: 212,
   hosts: 215,
   hostsTls: 216,
@@ -172,6 +173,11 @@ export class Lab {
     const cid = await this.ok<string>('create_stemcell', [sc.imagePath, sc.cloudProperties]);
     this.stemcellCids.push(cid);
     return cid;
+  }
+
+  /** The stemcell files (image and cloud_properties) for create_stemcell calls of a test's own. */
+  stemcellFilesFor(init: StemcellInit = 'runit'): Promise<BuiltStemcell> {
+    return stemcellFiles(init);
   }
 
   /** A stemcell of its own making (see buildStemcell), imported through bin/cpi. */

@@ -15,7 +15,11 @@ export class PrivateEngine {
   readonly host: string;
   protected readonly pidFile: string;
 
-  constructor(name: string) {
+  /** `keyFrom`: share another private engine's key, hence its ID (a cloned machine image). */
+  constructor(
+    name: string,
+    private readonly keyFrom?: PrivateEngine,
+  ) {
     // Short path: unix socket paths are limited to 108 bytes.
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `eng-${name.slice(0, 8)}-`));
     this.socket = path.join(this.dir, 'docker.sock');
@@ -36,6 +40,17 @@ export class PrivateEngine {
     }
   }
 
+  /**
+   * Its own key, so its own ID: Docker 20.10 derives the engine's ID from /etc/docker/key.json,
+   * which every engine of one machine would otherwise share (the key path is a daemon.json setting).
+   */
+  private daemonJson(): string {
+    if (this.keyFrom) fs.copyFileSync(path.join(this.keyFrom.dir, 'key.json'), path.join(this.dir, 'key.json'));
+    const file = path.join(this.dir, 'daemon.json');
+    fs.writeFileSync(file, JSON.stringify({ 'deprecated-key-path': path.join(this.dir, 'key.json') }));
+    return file;
+  }
+
   async start(): Promise<void> {
     const log = fs.openSync(path.join(this.dir, 'dockerd.log'), 'a');
     const child = spawn(
@@ -50,6 +65,7 @@ export class PrivateEngine {
         `--data-root=${path.join(this.dir, 'data')}`,
         `--exec-root=${path.join(this.dir, 'exec')}`,
         `--pidfile=${this.pidFile}`,
+        `--config-file=${this.daemonJson()}`,
         '--iptables=false',
         '--ip-masq=false',
         '--bridge=none',

@@ -18,6 +18,8 @@ export type EndpointSettings = Dockerode.EndpointSettings;
 
 export interface EngineInfo {
   ID: string;
+  /** The engine host's name. */
+  Name?: string;
   NCPU: number;
   MemTotal: number;
   CgroupVersion?: string;

@@ -39,14 +39,48 @@ export function processStart(pid: number): string | undefined {
   }
 }
 
+export class EngineIdentityClash extends Error {
+  constructor(engineId: string, where: string, seen: EngineIdentity, known: EngineIdentity, file: string) {
+    super(
+      `two Docker engines report the same ID ${engineId}: the one at ${where} (host ${seen.name}, data root ${seen.root}) and the one recorded in ${file} (host ${known.name}, data root ${known.root}). ` +
+        'The CPI keeps each engine\'s records under its ID, so theirs would mix: give each engine an identity of its own (Docker 20.10: a new /etc/docker/key.json; Docker 23 and later: a new /var/lib/docker/engine-id) and restart it. ' +
+        `If this is the same engine after a rename or a moved data root, remove ${file}.`,
+    );
+  }
+}
+
 interface CreatingMarker {
   pid?: number | null;
   pid_start?: string;
   networks?: unknown;
 }
 
+/** What tells two engines apart besides their ID (which clones of one machine image can share). */
+export interface EngineIdentity {
+  name: string;
+  root: string;
+}
+
 export class StateDirs {
   constructor(readonly root: string) {}
+
+  /**
+   * Records (once) which engine an ID stands for, and refuses a second engine reporting the same
+   * ID: its records would mix with the first one's, and sweeps would act on the wrong engine.
+   */
+  checkIdentity(engineId: string, seen: EngineIdentity, where: string): void {
+    const file = path.join(this.engineDir(engineId), 'identity.json');
+    let known: EngineIdentity | undefined;
+    try {
+      known = JSON.parse(fs.readFileSync(file, 'utf8')) as EngineIdentity;
+    } catch {
+      fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+      fs.writeFileSync(file, JSON.stringify(seen), { mode: 0o600 });
+      return;
+    }
+    if (known.name === seen.name && known.root === seen.root) return;
+    throw new EngineIdentityClash(engineId, where, seen, known, file);
+  }
 
   engineDir(engineId: string): string {
     return path.join(this.root, 'engines', engineKey(engineId));
