@@ -323,14 +323,56 @@ describe('named networks that are not what the manifest asked for', () => {
   });
 });
 
-// Left for the lead, to add once state records are keyed by engine (issue 13 item 1); they are
-// absent on purpose, not skipped:
-// - describe('per-engine sweeps after a kill'): create_vm SIGKILLed on one engine, then a
-//   create_vm on the other leaves its remains alone; the next call on the first sweeps them.
-// - describe('wrong-context calls'): delete_vm / has_vm / has_disk with the other AZ's context
-//   answer without touching the real VM or its local state.
-// - describe('remote disks') (item 3): a live, sized disk keeps its data across attach/detach
-//   and across hosts' restarts.
+const engineKey = (e: HostEngine) => e.id().replace(/[^A-Za-z0-9_.-]/g, '_');
+const recordsOf = (e: HostEngine, kind: 'vms' | 'creating') => localRecords().filter((r) => r.startsWith(`${engineKey(e)}/${kind}/`));
+
+describe('per-engine sweeps after a kill', () => {
+  it('a create_vm killed on the manager is left alone by calls on the worker, and swept by the next call on the manager', async () => {
+    const [m, w] = [pair.manager, pair.worker];
+    const killed = await lab.call('create_vm', ['agent-killed', stemcells.get(m), {}, { default: { type: 'dynamic', cloud_properties: {} } }, [], {}], {
+      context: context(m),
+      env: { BOSH_CPI_FAILPOINT: 'create_vm.after-container' },
+    });
+    expect({ signal: killed.signal, stdout: killed.stdout }).toEqual({ signal: 'SIGKILL', stdout: '' });
+    expect(leftovers(m).containers).toHaveLength(1);
+    expect(recordsOf(m, 'creating')).toHaveLength(1);
+    const onWorker = await createVm(w, { default: { type: 'dynamic', cloud_properties: {} } });
+    await okOn(w, 'delete_vm', [onWorker.cid]);
+    expect(leftovers(m).containers).toHaveLength(1);
+    expect(leftovers(m).volumes).toHaveLength(1);
+    expect(recordsOf(m, 'creating')).toHaveLength(1);
+    const onManager = await createVm(m, { default: { type: 'dynamic', cloud_properties: {} } });
+    expect(leftovers(m).containers).toEqual([containerOn(m, onManager.cid)].filter(Boolean).map((id) => id.slice(0, 12)));
+    expect(recordsOf(m, 'creating')).toEqual([]);
+    await okOn(m, 'delete_vm', [onManager.cid]);
+    expect({ containers: leftovers(m).containers, volumes: leftovers(m).volumes }).toEqual({ containers: [], volumes: [] });
+  });
+});
+
+describe('wrong-context calls', () => {
+  it('has_vm, delete_vm, has_disk and delete_disk with the other AZ\'s context answer as that engine would, touching nothing', async () => {
+    const [m, w] = [pair.manager, pair.worker];
+    const vm = await createVm(m, { default: { type: 'dynamic', cloud_properties: {} } });
+    await okOn(m, 'set_vm_metadata', [vm.cid, { deployment: 'hosts', job: 'z1', index: '0' }]);
+    const disk = await okOn<string>(m, 'create_disk', [16, { backing: 'directory' }, vm.cid]);
+    const before = { records: recordsOf(m, 'vms'), metadata: fs.readFileSync(path.join(lab.stateDir, 'engines', engineKey(m), 'vms', vm.cid, 'metadata.json'), 'utf8') };
+    expect(await okOn(w, 'has_vm', [vm.cid])).toBe(false);
+    expect(await okOn(w, 'delete_vm', [vm.cid])).toBeNull();
+    expect(await okOn(w, 'has_disk', [disk])).toBe(false);
+    expect(await okOn(w, 'delete_disk', [disk])).toBeNull();
+    expect((await on(w, 'attach_disk', [vm.cid, disk])).response.error?.type).toBe('Bosh::Clouds::DiskNotFound');
+    expect(recordsOf(m, 'vms')).toEqual(before.records);
+    expect(fs.readFileSync(path.join(lab.stateDir, 'engines', engineKey(m), 'vms', vm.cid, 'metadata.json'), 'utf8')).toBe(before.metadata);
+    expect(m.docker('inspect', '-f', '{{.State.Running}}', containerOn(m, vm.cid))).toBe('true');
+    expect(await okOn(m, 'has_vm', [vm.cid])).toBe(true);
+    expect(await okOn(m, 'has_disk', [disk])).toBe(true);
+    await okOn(m, 'delete_vm', [vm.cid]);
+    await okOn(m, 'delete_disk', [disk]);
+    expect(recordsOf(m, 'vms')).toEqual([]);
+  });
+});
+
+// Remote disks (issue 13 item 3) are proven in describe('remote disks') once they are live.
 
 describe('the end', () => {
   it('leaves nothing on either engine, then nothing of the engines on this machine', async () => {
