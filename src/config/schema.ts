@@ -130,7 +130,7 @@ export const Config = z.strictObject({
   /** Grace period of delete_vm and reboot_vm before the container is killed. */
   stop_timeout_seconds: z._default(z.int().check(z.gte(0), z.lte(3600)), 10),
   /** create_vm succeeds only when the container still runs this long after its start (and its init started). */
-  start_settle_seconds: z._default(z.number().check(z.gte(0), z.lte(600)), 0.2),
+  start_settle_seconds: z._default(z.number().check(z.gte(0), z.lte(600)), 0.1),
   /** How long a call waits for another call's lock on the same VM or disk before failing retryably. */
   lock_timeout_seconds: z._default(z.number().check(z.gt(0), z.lte(86400)), 120),
   // prefault: the defaults come from OmniCloudConfig's own fields.

@@ -128,6 +128,7 @@ describe('config/cpi.json', () => {
         settings_delivery: 'archive',
         stop_timeout_seconds: 30,
         lock_timeout_seconds: 45,
+        start_settle_seconds: 0.5,
         host_ip: '10.254.50.4',
       },
     });
@@ -147,6 +148,7 @@ describe('config/cpi.json', () => {
       settings_delivery: 'archive',
       stop_timeout_seconds: 30,
       lock_timeout_seconds: 45,
+      start_settle_seconds: 0.5,
     });
     // host_ip is the pre-start's business, not the CPI's.
     expect(JSON.stringify(raw)).not.toContain('10.254.50.4');
