@@ -43,14 +43,20 @@ export class DockerBackend implements CpiBackend {
   }
 
   private deleteHooks() {
+    let block: string | undefined;
     return [
       {
         // Helper-mode disks are unmounted while the VM's image is still there to run the helper;
-        // the CPI's own host mounts go once the container (and its use of them) is gone.
+        // the CPI's own host mounts and a block VM's loop devices go once the container (and its
+        // use of them) is gone.
         beforeDelete: async (vm: string, c: ContainerInspect) => {
           if (c.Config.Labels?.[L.diskMode] === 'helper') await loadChunk('disks').releaseDisks(this.ctx, vm, c);
+          block = c.Config.Labels?.[L.blockMinors];
         },
-        afterDelete: (_vm: string, dirs: Array<string | undefined>) => releaseVmMounts(dirs),
+        afterDelete: async (_vm: string, dirs: Array<string | undefined>) => {
+          await releaseVmMounts(dirs);
+          if (block && dirs[0]) await loadChunk('disks').releaseBlockVm(block, dirs[0], dirs[1]);
+        },
       },
     ];
   }

@@ -21,8 +21,12 @@ export const L = {
   sizeMiB: 'bosh.cpi.size-mib',
   /** How a persistent disk stores its data: image (ext4 file, sized) or directory. */
   backing: 'bosh.cpi.backing',
-  /** How disks reach a VM: host (the CPI mounts), helper (a helper container mounts), recreate. */
+  /** How disks reach a VM: block (device nodes), host (the CPI mounts), helper (a helper container mounts), recreate. */
   diskMode: 'bosh.cpi.disk-mode',
+  /** On block-mode VM containers: the loop minors the container may use ("2048,2049,…"). */
+  blockMinors: 'bosh.cpi.block-minors',
+  /** On stemcell images: the agent's configuration file from the rootfs (var/vcap/bosh/agent.json). */
+  agentConfig: 'bosh.cpi.agent-config',
   snapshotOf: 'bosh.cpi.snapshot-of',
   /** Prefix for snapshot metadata: bosh.snapshot.<key>. */
   snapshotPrefix: 'bosh.snapshot.',

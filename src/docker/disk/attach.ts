@@ -23,6 +23,7 @@ import { findVm, settleJournal } from '../vm/find';
 import { refreshObservedNetworks } from '../vm/lifecycle';
 import { bindMount, isMountPoint, loopMount, mountTable, unmount } from './host';
 import { imagePath } from './image';
+import { attachBlock, blockDisks, blockNodeOf, detachBlock, releaseOrphanNode } from './block';
 import { recreateAttachments, recreateWithMounts } from './recreate';
 import { DEV_PATH, hintFor, type DiskMode } from './vm-dir';
 import { findDisk, type DiskVolume } from './volumes';
@@ -53,6 +54,13 @@ async function volumeUsers(ctx: DockerContext, diskCid: string): Promise<string[
  * CPI's back (docker rm) holds nothing any more: it is released, so the disk can move on.
  */
 export async function holder(ctx: DockerContext, diskCid: string): Promise<string | undefined> {
+  const node = blockNodeOf(ctx.state.root, diskCid);
+  if (node) {
+    if (await findVm(ctx, node.vm)) return node.vm;
+    const disk = await findDisk(ctx, diskCid);
+    ctx.log.warn('releasing a disk device left by a VM that no longer exists', { vm: node.vm, disk: diskCid });
+    await releaseOrphanNode(node.node, disk ? imagePath(disk.mountpoint) : '');
+  }
   const at = mountedAt(ctx, diskCid);
   if (at) {
     if (await findVm(ctx, at.vm)) return at.vm;
@@ -113,6 +121,7 @@ async function lockedVm(ctx: DockerContext, vmCid: string): Promise<ContainerIns
 /** Mounts the disk live (host or helper mode) under the VM's disk directory. */
 async function mountLive(ctx: DockerContext, c: ContainerInspect, place: VmPlace, mode: DiskMode, disk: DiskVolume): Promise<void> {
   if (!place.diskDir) throw new CloudError(`VM ${place.cid} has no disk directory bound at ${DEV_PATH}`);
+  if (mode === 'block') return attachBlock(c, place.dir, place.diskDir, disk);
   if (disk.backing === 'image' && mode !== 'host') throw new CloudError(`disk ${disk.cid} holds an ext4 image, which needs the CPI to mount it on the Docker host as root`);
   if (mode === 'helper') {
     return helper(ctx, c, place, disk, 'mkdir -p "/vmdisks/$1" && (grep -qs " /vmdisks/$1 " /proc/mounts || mount -o bind /disk "/vmdisks/$1")', disk.cid);
@@ -154,6 +163,7 @@ export function attachDisk(ctx: DockerContext, vmCid: string, diskCid: string): 
       await store.write(place, c, previous, settings);
     } catch (e) {
       if (mode === 'host' && place.diskDir) await unmount(path.join(place.diskDir, diskCid)).catch(() => undefined);
+      if (mode === 'block' && place.diskDir) await detachBlock(c, place.dir, place.diskDir, diskCid).catch(() => undefined);
       throw e;
     }
     ctx.log.debug('attached disk', { vm: vmCid, disk: diskCid, mode, backing: disk.backing });
@@ -174,6 +184,7 @@ export function detachDisk(ctx: DockerContext, vmCid: string, diskCid: string): 
       // Gone behind the CPI's back, perhaps with the disk still mounted under its directory.
       const at = mountedAt(ctx, diskCid);
       if (at?.vm === vmCid && (await unmount(at.mountPoint).catch(() => false))) ctx.log.info('released the disk of a VM that no longer exists', { vm: vmCid, disk: diskCid });
+      if (blockNodeOf(ctx.state.root, diskCid)?.vm === vmCid) await holder(ctx, diskCid);
       return;
     }
     const mode = diskModeOf(c);
@@ -182,7 +193,11 @@ export function detachDisk(ctx: DockerContext, vmCid: string, diskCid: string): 
     const previous = await store.read(place, c);
     const settings = withPersistent(previous, (p) => delete p[diskCid]);
     const target = place.diskDir ? path.join(place.diskDir, diskCid) : undefined;
-    if (mode === 'host' && target) {
+    if (mode === 'block' && place.diskDir) {
+      if (await detachBlock(c, place.dir, place.diskDir, diskCid)) {
+        ctx.log.warn('the disk is still mounted inside the VM: it stays in use (not attachable elsewhere, not deletable) until the VM unmounts it', { vm: vmCid, disk: diskCid });
+      }
+    } else if (mode === 'host' && target) {
       if (await unmount(target)) fs.rmdirSync(target);
     } else if (mode === 'helper' && target) {
       if (isMountPoint(target)) await helper(ctx, c, place, undefined, 'umount "/vmdisks/$1" 2>/dev/null || umount -l "/vmdisks/$1"; rmdir "/vmdisks/$1" 2>/dev/null; true', diskCid);
@@ -203,6 +218,7 @@ export async function getDisks(ctx: DockerContext, vmCid: string): Promise<strin
   if (!c) throw new VMNotFound(vmCid);
   if (diskModeOf(c) === 'recreate') return recreateAttachments(c, DEV_PATH);
   const dir = vmPlace(ctx, vmCid, c).diskDir;
+  if (diskModeOf(c) === 'block') return blockDisks(dir);
   return mountTable()
     .map((m) => m.mountPoint)
     .filter((p) => path.dirname(p) === dir)

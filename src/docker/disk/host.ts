@@ -40,6 +40,8 @@ export interface MountEntry {
   propagation: string[];
   fsType: string;
   source: string;
+  /** Per-mount options (rw, nodev, …). */
+  options: string[];
 }
 
 function unescape(s: string): string {
@@ -55,7 +57,7 @@ export function mountTable(): MountEntry[] {
     const [left, right] = line.split(' - ');
     const f = (left ?? '').split(' ');
     const r = (right ?? '').split(' ');
-    out.push({ mountPoint: unescape(f[4] ?? ''), propagation: f.slice(6), fsType: r[0] ?? '', source: unescape(r[1] ?? '') });
+    out.push({ mountPoint: unescape(f[4] ?? ''), propagation: f.slice(6), fsType: r[0] ?? '', source: unescape(r[1] ?? ''), options: (f[5] ?? '').split(',') });
   }
   return out;
 }

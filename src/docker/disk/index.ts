@@ -4,3 +4,4 @@ export { createDisk, deleteDisk, hasDisk, resizeDisk, setDiskMetadata, updateDis
 export { deleteSnapshot, snapshotDisk } from './snapshots';
 export { releaseVmMounts } from './vm-dir';
 export { completeRecreate, readJournal } from './recreate';
+export { releaseBlockVm } from './block';

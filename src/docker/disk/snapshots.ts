@@ -14,6 +14,7 @@ import type { VolumeInspect } from '../engine/types';
 import { L } from '../labels';
 import type * as NewCids from '../new-cids';
 import { mountedAt } from './attach';
+import { blockMountPath } from './block';
 import { canMountOnHost, run } from './host';
 import { copyImage, imagePath, whileFrozen } from './image';
 import { findDisk, inspectVolume } from './volumes';
@@ -49,9 +50,9 @@ async function snapshotUnlocked(ctx: DockerContext, diskCid: string, md: Metadat
   });
   try {
     if (disk.backing === 'image') {
-      const at = mountedAt(ctx, diskCid);
+      const mounted = mountedAt(ctx, diskCid)?.mountPoint ?? (await blockMountPath(ctx, diskCid, imagePath(disk.mountpoint)));
       const copy = () => copyImage(imagePath(disk.mountpoint), imagePath(v.Mountpoint));
-      if (at) await whileFrozen(at.mountPoint, copy);
+      if (mounted) await whileFrozen(mounted, copy);
       else await copy();
     } else {
       await run('cp', ['-a', '--reflink=auto', `${disk.mountpoint}/.`, v.Mountpoint], 3_600_000);

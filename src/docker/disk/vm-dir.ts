@@ -3,6 +3,8 @@
  * /warden-cpi-dev with rslave propagation: what is mounted under it on the host appears in the
  * running container. How disks get mounted there is the VM's disk mode:
  *
+ * - block:    the CPI runs on the Docker host as root and the stemcell's agent can be told to
+ *             mount devices: disks appear as block device nodes in the directory (block.ts);
  * - host:     the CPI runs on the Docker host as root; the directory is made a shared mount
  *             point and the CPI mounts disks itself (milliseconds);
  * - helper:   the CPI cannot mount, but the directory's host mount already propagates (hosts
@@ -16,7 +18,7 @@ import { DEV_PATH } from '../state/place';
 import { canMountOnHost, isShared, makeSharedMountPoint, mountOf, unmountTree } from './host';
 
 export { DEV_PATH };
-export type DiskMode = 'host' | 'helper' | 'recreate';
+export type DiskMode = 'block' | 'host' | 'helper' | 'recreate';
 
 /** Where a disk appears inside the VM: also the agent's disk hint. */
 export function hintFor(diskCid: string): string {
@@ -28,10 +30,17 @@ export interface PreparedDiskDir {
   mounts: MountSpec[];
 }
 
-/** Sets up a new VM's disk directory `dir`. `engineSeesState`: the engine shares this machine's files. */
-export async function prepareDiskDir(dir: string, engineSeesState: boolean): Promise<PreparedDiskDir> {
+/**
+ * Sets up a new VM's disk directory `dir`. `engineSeesState`: the engine shares this machine's
+ * files; `block`: the VM can take block devices (its agent is configured for them).
+ */
+export async function prepareDiskDir(dir: string, engineSeesState: boolean, block = false): Promise<PreparedDiskDir> {
   if (!engineSeesState) return { mode: 'recreate', mounts: [] };
   fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  // Device nodes need no propagation, but a filesystem mounted nodev would make them unusable.
+  if (block && canMountOnHost() && !mountOf(dir)?.options.includes('nodev')) {
+    return { mode: 'block', mounts: [{ Type: 'bind', Source: dir, Target: DEV_PATH } as MountSpec] };
+  }
   const bind = { Type: 'bind', Source: dir, Target: DEV_PATH, BindOptions: { Propagation: 'rslave' } } as MountSpec;
   if (canMountOnHost()) {
     await makeSharedMountPoint(dir);

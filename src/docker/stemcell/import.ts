@@ -33,6 +33,17 @@ function stemcellOs(cp: CloudProperties): string | undefined {
   return m?.[1] ?? str(cp['os_distro']);
 }
 
+/** The agent's configuration as one line of JSON, or undefined when it is not a JSON object. */
+function compactJson(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const v = JSON.parse(text) as unknown;
+    return v && typeof v === 'object' && !Array.isArray(v) ? JSON.stringify(v) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function stemcellLabels(ctx: DockerContext, cid: string, cp: CloudProperties, env: Record<string, unknown>, scan: RootfsScan): Record<string, string> {
   const labels: Record<string, string> = { ...tagLabels(env['tags']) };
   const name = str(cp['name']);
@@ -49,6 +60,8 @@ export function stemcellLabels(ctx: DockerContext, cid: string, cp: CloudPropert
   // Present even when empty: tells a later create_vm this image's inits were all looked for.
   labels[L.initSystemd] ??= '';
   labels[L.initRunit] ??= '';
+  const agent = compactJson(scan.agentConfig);
+  if (agent) labels[L.agentConfig] = agent;
   return ctx.labels(labels);
 }
 

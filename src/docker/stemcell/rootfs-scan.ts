@@ -25,6 +25,8 @@ export interface RootfsScan {
   entries: number;
   uncompressedBytes: number;
   init: InitDetection;
+  /** The bosh-agent's configuration file (var/vcap/bosh/agent.json), when the rootfs has a small one. */
+  agentConfig?: string;
 }
 
 export class StemcellImageError extends Error {}
@@ -74,7 +76,11 @@ function describe(file: string, e: unknown): StemcellImageError {
   return new StemcellImageError(`stemcell image ${file} ${why}`);
 }
 
+/** Where stemcells keep the agent's configuration (its -C flag), and how much of it is read. */
+const AGENT_CONFIG = { path: 'var/vcap/bosh/agent.json', maxBytes: 16 * 1024 };
+
 export async function scanRootfs(file: string): Promise<RootfsScan> {
+  let agentConfig: string | undefined;
   const files = new Set<string>();
   const links = new Map<string, string>();
   const hash = createHash('sha256');
@@ -86,6 +92,11 @@ export async function scanRootfs(file: string): Promise<RootfsScan> {
     const name = normalize(header.name);
     if (header.type === 'symlink' || header.type === 'link') links.set(name, header.linkname ?? '');
     else if (header.type === 'file' || header.type === 'contiguous-file') files.add(name);
+    if (name === AGENT_CONFIG.path && header.type === 'file' && (header.size ?? 0) <= AGENT_CONFIG.maxBytes) {
+      const chunks: Buffer[] = [];
+      body.on('data', (c: unknown) => chunks.push(c as Buffer));
+      body.on('end', () => (agentConfig = Buffer.concat(chunks).toString('utf8')));
+    }
     body.on('end', next);
     body.resume();
   });
@@ -113,5 +124,5 @@ export async function scanRootfs(file: string): Promise<RootfsScan> {
     throw describe(file, e);
   }
   if (entries === 0) throw new StemcellImageError(`stemcell image ${file} is empty: its tar archive holds no files`);
-  return { diffId: `sha256:${hash.digest('hex')}`, entries, uncompressedBytes, init: detectInit(files, links) };
+  return { diffId: `sha256:${hash.digest('hex')}`, entries, uncompressedBytes, init: detectInit(files, links), ...(agentConfig !== undefined ? { agentConfig } : {}) };
 }

@@ -27,6 +27,33 @@ export interface ContainerSpecInput {
   /** Further CPI mounts (the persistent-disk directory). */
   extraMounts: MountSpec[];
   stopTimeout: number;
+  /** What the CPI adds to the VM's capabilities and device cgroup (see vm/security.ts). */
+  security?: SecurityExtras;
+}
+
+export interface SecurityExtras {
+  capAdd: string[];
+  capDrop: string[];
+  deviceRules: string[];
+}
+
+const capName = (c: string) => c.toUpperCase().replace(/^CAP_/, '');
+
+/** The user's CapAdd/CapDrop/DeviceCgroupRules with the CPI's added; the user's own choices win. */
+function securityConfig(raw: Record<string, unknown>, extra: SecurityExtras | undefined): Record<string, string[]> {
+  const userAdd = (raw['CapAdd'] as string[] | undefined) ?? [];
+  const userDrop = (raw['CapDrop'] as string[] | undefined) ?? [];
+  const rules = (raw['DeviceCgroupRules'] as string[] | undefined) ?? [];
+  if (!extra) return {};
+  const has = (list: string[], c: string) => list.some((x) => capName(x) === capName(c) || capName(x) === 'ALL');
+  const capAdd = [...userAdd, ...extra.capAdd.filter((c) => !has(userDrop, c) && !has(userAdd, c))];
+  const capDrop = [...userDrop, ...extra.capDrop.filter((c) => !has(userAdd, c) && !has(userDrop, c))];
+  const deviceRules = [...rules, ...extra.deviceRules.filter((r) => !rules.includes(r))];
+  return {
+    ...(capAdd.length ? { CapAdd: capAdd } : {}),
+    ...(capDrop.length ? { CapDrop: capDrop } : {}),
+    ...(deviceRules.length ? { DeviceCgroupRules: deviceRules } : {}),
+  };
 }
 
 export function endpointConfig(plan: NetworkPlan): Record<string, unknown> {
@@ -74,8 +101,9 @@ export function containerSpec(i: ContainerSpecInput): ContainerCreateBody {
   const hostConfig: HostConfig & Record<string, unknown> = {
     ...raw,
     ...i.limits,
+    ...securityConfig(raw, i.security),
     Privileged: i.privileged,
-    Init: false,
+    Init: typeof raw['Init'] === 'boolean' ? raw['Init'] : i.start.init,
     Mounts: [...cpiMounts, ...mounts],
     ...(binds.length ? { Binds: binds } : {}),
     PortBindings: { ...userPortBindings, ...ports.PortBindings },

@@ -33,6 +33,10 @@ import { prepareDiskDir, releaseVmMounts, type DiskMode, type PreparedDiskDir } 
 import { failpoint } from '../../runtime/failpoint';
 import { newPlace, type VmPlace } from '../state/place';
 import { verifyBoot } from './verify';
+import { stemcellAgentConfig } from './agent-config';
+import { planBlockVm, setUpBlockVm, type BlockVm, type BlockVmPlan } from './block-vm';
+import { releaseSlots } from '../disk/block';
+import { choosePrivilege, downgradeWarning, isPrivilegeRefusal, PrivilegeRefused, rememberRefusal, securityFor, type Privilege } from './security';
 
 interface Prepared {
   engineId: string;
@@ -42,6 +46,10 @@ interface Prepared {
   start: StartPlan;
   limits: ReturnType<typeof resourceLimits> & Record<string, unknown>;
   cgroupVersion: string | undefined;
+  privilege: Privilege;
+  /** The stemcell has a BOSH agent (its configuration was recorded at import). */
+  agent: boolean;
+  block: BlockVmPlan | undefined;
 }
 
 /** Everything that can be checked before anything is created. */
@@ -68,7 +76,11 @@ async function prepare(ctx: DockerContext, input: CreateVmInput): Promise<Prepar
   // when the call began, alongside the image.
   const info = await ctx.engineInfo();
   checkCapacity(limits, props, info);
-  return { engineId: await ctx.engineId(), props, plans, image, start, limits, cgroupVersion: info.CgroupVersion };
+  const engineId = await ctx.engineId();
+  const privilege = choosePrivilege(ctx, engineId, props.privileged);
+  if (privilege.downgraded) ctx.log.warn(downgradeWarning(privilege.downgraded));
+  const block = await planBlockVm(ctx, image, input.diskCids);
+  return { engineId, props, plans, image, start, limits, cgroupVersion: info.CgroupVersion, privilege, agent: !!stemcellAgentConfig(image), block };
 }
 
 function ipHolder(net: NetworkInspect | undefined, ip: string): string | undefined {
@@ -96,7 +108,7 @@ function bindSourceMissing(e: unknown): boolean {
  */
 async function sizedEphemeral(ctx: DockerContext, place: VmPlace, volumeDir: string, sizeMiB: number | undefined, mode: DiskMode): Promise<string | undefined> {
   if (!sizeMiB) return undefined;
-  if (mode !== 'host' || !fs.existsSync(volumeDir)) {
+  if ((mode !== 'host' && mode !== 'block') || !fs.existsSync(volumeDir)) {
     ctx.log.warn(`ephemeral_disk: ${sizeMiB} MiB is not enforced: that needs the CPI on the Docker host as root, so /var/vcap/data has the host's free space`);
     return undefined;
   }
@@ -146,6 +158,7 @@ async function makeStorageAndNetworks(ctx: DockerContext, place: VmPlace, p: Pre
 
 interface Layout {
   disks: PreparedDiskDir;
+  block?: BlockVm;
   ephemeral: string | undefined;
   plans: NetworkPlan[];
 }
@@ -160,6 +173,7 @@ function vmLabels(ctx: DockerContext, input: CreateVmInput, p: Prepared, place: 
     [L.initMode]: p.start.mode,
     [L.settingsDelivery]: d,
     [L.diskMode]: d === 'bind' ? l.disks.mode : 'recreate',
+    ...(l.block ? { [L.blockMinors]: l.block.minors.join(',') } : {}),
     [L.ephemeralVolume]: ephemeralVolumeName(place.cid),
     [L.networks]: JSON.stringify(Object.fromEntries(l.plans.map((x) => [x.boshName, x.docker]))),
   });
@@ -173,15 +187,16 @@ function specFor(ctx: DockerContext, input: CreateVmInput, p: Prepared, place: V
     labels: vmLabels(ctx, input, p, place, l, d),
     props: p.props,
     limits: p.limits,
-    privileged: p.props.privileged ?? ctx.config.privileged,
+    privileged: p.privilege.privileged,
     lxcfs: p.props.lxcfs ?? ctx.config.enable_lxcfs_support,
     start: startConfig(p.start, { dns, cgroupVersion: p.cgroupVersion, mountCgroupfs: ctx.config.mount_cgroupfs }),
     primary: l.plans[0],
     dns,
     ephemeral: d === 'bind' && l.ephemeral ? { hostPath: l.ephemeral } : { volume: ephemeralVolumeName(place.cid) },
     settingsMounts: d === 'bind' ? new SettingsStore(ctx).bindMounts(place.boundSettings as string) : [],
-    extraMounts: d === 'bind' ? l.disks.mounts : [],
+    extraMounts: d === 'bind' ? [...l.disks.mounts, ...(l.block?.mounts ?? [])] : [],
     stopTimeout: ctx.config.stop_timeout_seconds,
+    security: securityFor({ privileged: p.privilege.privileged, agent: p.agent, blockMinors: l.block?.minors, deviceRules: l.block?.rules }),
   });
 }
 
@@ -195,7 +210,8 @@ async function createWithDelivery(ctx: DockerContext, input: CreateVmInput, p: P
     if (!(bindSourceMissing(e) && ctx.config.settings_delivery === 'auto' && (e as EngineError).engineMessage.includes(ctx.state.root))) throw e;
     ctx.log.info('the engine cannot see the state directory; delivering agent settings through its archive API', { state_dir: ctx.state.root });
     await releaseVmMounts([place.dir]);
-    const fallback: Layout = { ...l, disks: { mode: 'recreate', mounts: [] }, ephemeral: undefined };
+    if (l.block) await releaseSlots(l.block.minors, place.dir, place.diskDir);
+    const fallback: Layout = { ...l, disks: { mode: 'recreate', mounts: [] }, block: undefined, ephemeral: undefined };
     return { id: await createContainer(ctx, place.cid, specFor(ctx, input, p, place, fallback, 'archive')), delivery: 'archive' };
   }
 }
@@ -218,9 +234,10 @@ async function attempt(ctx: DockerContext, input: CreateVmInput, p: Prepared): P
     undo.push("release the VM's host mounts", () => releaseVmMounts([place.dir]));
     const [volume, disks] = await settleAll([
       makeStorageAndNetworks(ctx, place, p, plans, undo),
-      bind ? prepareDiskDir(place.diskDir as string, true) : Promise.resolve({ mode: 'recreate' as const, mounts: [] }),
+      bind ? prepareDiskDir(place.diskDir as string, true, !!p.block) : Promise.resolve({ mode: 'recreate' as const, mounts: [] }),
     ]);
-    const layout: Layout = { disks, plans, ephemeral: await sizedEphemeral(ctx, place, volume.Mountpoint, p.props.ephemeralDiskMiB, disks.mode) };
+    const block = disks.mode === 'block' && p.block ? await setUpBlockVm(ctx, place.dir, place.diskDir as string, p.block, undo) : undefined;
+    const layout: Layout = { disks, block, plans, ephemeral: await sizedEphemeral(ctx, place, volume.Mountpoint, p.props.ephemeralDiskMiB, disks.mode) };
 
     const { id, delivery } = await createWithDelivery(ctx, input, p, place, layout);
     undo.push(`remove container ${cid}`, () => ctx.engine.request('DELETE', `/containers/${seg(id)}`, { query: { force: true, v: true } }));
@@ -229,10 +246,14 @@ async function attempt(ctx: DockerContext, input: CreateVmInput, p: Prepared): P
     for (const plan of plans.slice(1)) {
       await ctx.engine.request('POST', `/networks/${seg(plan.docker)}/connect`, { body: { Container: id, EndpointConfig: endpointConfig(plan) } });
     }
-    const privileged = p.props.privileged ?? ctx.config.privileged;
+    const { privileged } = p.privilege;
     try {
       await ctx.engine.request('POST', `/containers/${seg(id)}/start`);
     } catch (e) {
+      if (privileged && !p.privilege.explicit && isPrivilegeRefusal(e)) {
+        rememberRefusal(ctx, p.engineId, (e as EngineError).engineMessage);
+        throw new PrivilegeRefused((e as EngineError).engineMessage);
+      }
       throw startFailure(e, { cid, privileged, plans });
     }
     await verifySwarmJoins(ctx, plans);
@@ -265,6 +286,12 @@ export async function createVm(ctx: DockerContext, input: CreateVmInput): Promis
         // A concurrent delete_vm removed an implicit network after this call ensured it.
         if (e instanceof NetworkVanished && i < 3) {
           ctx.log.info('a network vanished while the VM was being created; trying again', { reason: e.message });
+          continue;
+        }
+        // Only the configuration asked for privileged: this engine cannot, so unprivileged it is.
+        if (e instanceof PrivilegeRefused && prepared.privilege.privileged) {
+          ctx.log.warn(downgradeWarning(e.message));
+          prepared.privilege = { privileged: false, explicit: false, downgraded: e.message };
           continue;
         }
         throw e;

@@ -15,6 +15,7 @@ import { SettingsStore } from '../settings/store';
 import { placeOf, type VmPlace } from '../state/place';
 import { collectDeletedStemcell } from '../stemcell/delete';
 import { findVm, inspectContainer, settleJournal } from './find';
+import { stopForDelete } from './stop';
 import { settleAll } from '../../runtime/settle';
 
 /** Work other parts of the backend do around a VM's deletion (persistent disks). */
@@ -33,7 +34,7 @@ async function ignoreMissing(p: Promise<unknown>): Promise<void> {
 }
 
 /**
- * Stops the container with a grace period and removes it with its ephemeral volume, record
+ * Stops the container (see stop.ts) and removes it with its ephemeral volume, record
  * directory and implicitly created networks. Persistent disks survive. A missing VM is success:
  * callers repeat delete_vm, and a create_vm killed part-way leaves pieces to sweep up. Records
  * are removed only for a VM found on this engine, or this engine's own (another AZ's engine may
@@ -46,7 +47,7 @@ export function deleteVm(ctx: DockerContext, cid: string, hooks: VmDeleteHook[] 
     const c = await findVm(ctx, cid);
     if (c) {
       for (const h of hooks) await h.beforeDelete(cid, c);
-      await ignoreMissing(ctx.engine.request('POST', `/containers/${seg(c.Id)}/stop`, { query: { t: ctx.config.stop_timeout_seconds }, extraMs: ctx.config.stop_timeout_seconds * 1000 }));
+      await stopForDelete(ctx, c);
       await ignoreMissing(ctx.engine.request('DELETE', `/containers/${seg(c.Id)}`, { query: { force: true, v: true } }));
     }
     const place = c ? placeOf(ctx.state, cid, c, ctx.config.agent_settings_paths[0] as string) : undefined;

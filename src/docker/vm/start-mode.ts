@@ -82,11 +82,17 @@ export interface StartConfig {
   tmpfs: Record<string, string>;
   mounts: MountSpec[];
   cgroupnsHost: boolean;
+  /**
+   * Docker's init (tini) as PID 1, running the start command as its child: it passes SIGTERM on,
+   * so a stop does not wait the whole grace period for a PID 1 that ignores it, and it reaps
+   * orphans. systemd must be PID 1 itself.
+   */
+  init: boolean;
 }
 
 export function startConfig(plan: StartPlan, p: { dns: string[]; cgroupVersion: string | undefined; mountCgroupfs: boolean }): StartConfig {
   const env = [`BOSH_CPI_START_MODE=${plan.mode}`, `BOSH_CPI_DNS=${p.dns.join(' ')}`];
-  if (plan.mode === 'command') return { body: { Env: env }, tmpfs: {}, mounts: [], cgroupnsHost: false };
+  if (plan.mode === 'command') return { body: { Env: env }, tmpfs: {}, mounts: [], cgroupnsHost: false, init: true };
   if (plan.mode === 'runit') {
     return {
       // runsvdir-start expects a clean environment, as on a VM.
@@ -98,6 +104,7 @@ export function startConfig(plan: StartPlan, p: { dns: string[]; cgroupVersion: 
       tmpfs: {},
       mounts: [],
       cgroupnsHost: false,
+      init: true,
     };
   }
   const mounts: MountSpec[] = [];
@@ -114,5 +121,6 @@ export function startConfig(plan: StartPlan, p: { dns: string[]; cgroupVersion: 
     tmpfs: { '/run': 'rw,nosuid,nodev,exec,mode=755', '/run/lock': 'rw,nosuid,nodev,noexec' },
     mounts,
     cgroupnsHost: true,
+    init: false,
   };
 }

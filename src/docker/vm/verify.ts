@@ -12,20 +12,27 @@ import { isLocalEndpoint } from '../engine/endpoint';
 import type { ContainerInspect } from '../engine/types';
 import { readBody } from '../engine/transport';
 import { inspectContainer } from './find';
+import { containerProcs, isForwardingInit } from './procs';
 import type { StartPlan } from './start-mode';
 
-/** PID 1's command line, from /proc on the engine's own host, else through the engine (docker top). */
+/**
+ * PID 1's command line (under Docker's init: its child's), from /proc on the engine's own host,
+ * else through the engine (docker top).
+ */
 async function pid1Command(ctx: DockerContext, c: ContainerInspect): Promise<string[] | undefined> {
   if (isLocalEndpoint(ctx.engine.endpoint)) {
     try {
-      return fs.readFileSync(`/proc/${c.State.Pid}/cmdline`, 'latin1').split('\0').filter(Boolean);
+      const cmd = fs.readFileSync(`/proc/${c.State.Pid}/cmdline`, 'latin1').split('\0').filter(Boolean);
+      return isForwardingInit(cmd) ? containerProcs(c.Id, c.State.Pid)?.find((p) => p.ppid === c.State.Pid)?.args : cmd;
     } catch {
       return undefined;
     }
   }
-  const top = await ctx.engine.request<{ Titles?: string[]; Processes?: string[][] }>('GET', `/containers/${seg(c.Id)}/top`, { query: { ps_args: '-o pid,args' } });
-  const row = (top.Processes ?? []).find((p) => p[0] === String(c.State.Pid));
-  return row ? (row[1] ?? '').split(' ') : undefined;
+  const top = await ctx.engine.request<{ Titles?: string[]; Processes?: string[][] }>('GET', `/containers/${seg(c.Id)}/top`, { query: { ps_args: '-o pid,ppid,args' } });
+  const rows = top.Processes ?? [];
+  const pid1 = rows.find((p) => p[0] === String(c.State.Pid));
+  const row = isForwardingInit((pid1?.[2] ?? '').split(' ')) ? rows.find((p) => p[1] === String(c.State.Pid)) : pid1;
+  return row ? (row[2] ?? '').split(' ') : undefined;
 }
 
 /** Whether PID 1 has exec'd past the preamble (`sh -c … bosh-cpi-init`, then `env -i` for runit). */
