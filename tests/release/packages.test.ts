@@ -21,6 +21,7 @@ import {
   nodeTarball,
   removeTmpDirs,
   renderJob,
+  renderJobRaw,
   runClean,
   tmpDir,
   writeScript,
@@ -28,6 +29,8 @@ import {
 
 afterAll(removeTmpDirs);
 
+/** What the bosh CLI gives a CPI: this PATH, BOSH_PACKAGES_DIR and BOSH_JOBS_DIR, nothing else. */
+const CLI_PATH = '/usr/local/bin:/usr/bin:/bin:/sbin';
 const INFO_RESPONSE = '{"result":{"stemcell_formats":["warden-tar","general-tar","docker-light"],"api_version":2},"error":null,"log":""}';
 
 /** Blobs made here instead of fetched: `node` decides what goes in each platform's tarball. */
@@ -170,35 +173,74 @@ describe('packages compiled as bosh create-env compiles them', () => {
       expect(r.stderr).toContain('/var/vcap/packages/docker_cpi_node/bin/node');
     });
 
-    test('appends STDERR to cpi.stderr.log when the log directory exists, and still passes it on', async () => {
-      const logDir = path.join(work, 'log-docker_cpi');
-      fs.mkdirSync(logDir);
+    test('appends STDERR to the installation\'s log file by default, and still passes it on', async () => {
+      // bosh create-env's installation layout: <installation>/jobs is BOSH_JOBS_DIR.
+      const install = path.join(work, 'install-log');
+      const jobs = path.join(install, 'jobs');
+      renderJob({}, path.join(jobs, 'docker_cpi'));
+      const env = [`PATH=${CLI_PATH}`, `BOSH_PACKAGES_DIR=${packagesDir}`, `BOSH_JOBS_DIR=${jobs}`];
       const req = '{"method":"no_such_method","arguments":[],"context":{}}';
-      const first = await cpi(boshEnv({ BOSH_CPI_LOG_DIR: logDir }), req);
-      const second = await cpi(boshEnv({ BOSH_CPI_LOG_DIR: logDir }), INFO_REQUEST);
+      const first = await cpi(env, req, path.join(jobs, 'docker_cpi'));
+      const second = await cpi(env, INFO_REQUEST, path.join(jobs, 'docker_cpi'));
       expect(first.code).toBe(0);
       expect((JSON.parse(first.stdout) as { error: { type: string } }).error.type).toBe('Bosh::Clouds::NotImplemented');
       expect(first.stderr).toContain('no_such_method');
       expect({ code: second.code, stdout: second.stdout.trim() }).toEqual({ code: 0, stdout: INFO_RESPONSE });
-      expect(fs.readFileSync(path.join(logDir, 'cpi.stderr.log'), 'utf8')).toBe(first.stderr + second.stderr);
-
-      // No directory, no file: everything goes to the caller.
-      const missing = path.join(work, 'no-such-log-dir');
-      const r = await cpi(boshEnv({ BOSH_CPI_LOG_DIR: missing }), req);
-      expect(r.stderr).toContain('no_such_method');
-      expect(fs.existsSync(missing)).toBe(false);
+      const log = path.join(install, 'sys', 'log', 'docker_cpi', 'cpi.stderr.log');
+      expect(fs.readFileSync(log, 'utf8')).toBe(first.stderr + second.stderr);
     });
 
-    test("keeps STDOUT, STDERR and the exit status apart while logging to a file", async () => {
+    test('logs to docker_cpi.log_file, and never where the caller\'s environment says', async () => {
+      const logFile = path.join(work, "log it's here", 'nested', 'cpi.log');
+      const install = path.join(work, 'install-logfile');
+      const jobs = path.join(install, 'jobs');
+      renderJob({ docker_cpi: { log_file: logFile } }, path.join(jobs, 'docker_cpi'));
+      const decoyDir = path.join(work, 'decoy-log-dir');
+      fs.mkdirSync(decoyDir);
+      const r = await cpi([`PATH=${CLI_PATH}`, `BOSH_PACKAGES_DIR=${packagesDir}`, `BOSH_JOBS_DIR=${jobs}`, `BOSH_CPI_LOG_DIR=${decoyDir}`], '{"method":"no_such_method","arguments":[],"context":{}}', path.join(jobs, 'docker_cpi'));
+      expect(r.code).toBe(0);
+      expect(fs.readFileSync(logFile, 'utf8')).toBe(r.stderr);
+      expect(r.stderr).toContain('no_such_method');
+      expect(fs.readdirSync(decoyDir)).toEqual([]);
+      expect(fs.existsSync(path.join(install, 'sys'))).toBe(false);
+    });
+
+    test('refuses to render a relative docker_cpi.log_file', () => {
+      const r = renderJobRaw({ docker_cpi: { log_file: 'logs/cpi.log' } });
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toContain('docker_cpi.log_file must be an absolute path');
+    });
+
+    test('keeps STDOUT, STDERR and the exit status apart while logging to a file', async () => {
       const packages = path.join(work, 'packages-fake');
       fs.mkdirSync(path.join(packages, 'docker_cpi_node', 'bin'), { recursive: true });
       fs.symlinkSync(path.join(packagesDir, 'docker_cpi'), path.join(packages, 'docker_cpi'));
       writeScript(path.join(packages, 'docker_cpi_node', 'bin', 'node'), 'read line; echo "out:$line"; echo "err:$line" >&2; exit 7');
-      const logDir = path.join(work, 'log-fake');
-      fs.mkdirSync(logDir);
-      const r = await cpi([`PATH=${DIRECTOR_PATH}`, `BOSH_PACKAGES_DIR=${packages}`, `BOSH_JOBS_DIR=${jobsDir}`, `BOSH_CPI_LOG_DIR=${logDir}`], 'ping\n');
+      const logFile = path.join(work, 'log-fake', 'cpi.stderr.log');
+      const jobs = path.join(work, 'jobs-fake');
+      renderJob({ docker_cpi: { log_file: logFile } }, path.join(jobs, 'docker_cpi'));
+      const r = await cpi([`PATH=${CLI_PATH}`, `BOSH_PACKAGES_DIR=${packages}`, `BOSH_JOBS_DIR=${jobs}`], 'ping\n', path.join(jobs, 'docker_cpi'));
       expect(r).toEqual({ code: 7, stdout: 'out:ping\n', stderr: 'err:ping\n' });
-      expect(fs.readFileSync(path.join(logDir, 'cpi.stderr.log'), 'utf8')).toBe('err:ping\n');
+      expect(fs.readFileSync(logFile, 'utf8')).toBe('err:ping\n');
+    });
+
+    test('gives the CPI a state directory next to the installation unless docker_cpi.state_dir is set', async () => {
+      const packages = path.join(work, 'packages-env');
+      fs.mkdirSync(path.join(packages, 'docker_cpi_node', 'bin'), { recursive: true });
+      fs.symlinkSync(path.join(packagesDir, 'docker_cpi'), path.join(packages, 'docker_cpi'));
+      writeScript(path.join(packages, 'docker_cpi_node', 'bin', 'node'), 'echo "state=${BOSH_CPI_STATE_DIR-unset}"');
+      const install = path.join(work, 'install-state');
+      renderJob({}, path.join(install, 'jobs', 'docker_cpi'));
+      const env = (jobs: string) => [`PATH=${CLI_PATH}`, `BOSH_PACKAGES_DIR=${packages}`, `BOSH_JOBS_DIR=${jobs}`];
+      const r = await cpi(env(path.join(install, 'jobs')), INFO_REQUEST, path.join(install, 'jobs', 'docker_cpi'));
+      const stateDir = path.join(install, 'data', 'docker_cpi');
+      expect(r.stdout.trim()).toBe(`state=${stateDir}`);
+      expect(fs.statSync(stateDir).mode & 0o777).toBe(0o700);
+      const own = path.join(work, 'install-own');
+      renderJob({ docker_cpi: { state_dir: '/somewhere/else' } }, path.join(own, 'jobs', 'docker_cpi'));
+      const r2 = await cpi(env(path.join(own, 'jobs')), INFO_REQUEST, path.join(own, 'jobs', 'docker_cpi'));
+      expect(r2.stdout.trim()).toBe('state=unset');
+      expect(fs.existsSync(path.join(own, 'data'))).toBe(false);
     });
   });
 });

@@ -234,10 +234,19 @@ describe('bin/pre-start', () => {
     return { status: r.status, calls, stderr: r.stderr };
   }
 
-  test('creates the log directory for vcap and leaves lo alone without host_ip', () => {
+  test('creates the log and state directories for vcap and leaves lo alone without host_ip', () => {
     const r = runPreStart({});
     expect(r.status).toBe(0);
-    expect(r.calls).toEqual(['mkdir -p /var/vcap/sys/log/docker_cpi', 'id vcap', 'chown vcap:vcap /var/vcap/sys/log/docker_cpi']);
+    expect(r.calls).toEqual([
+      'mkdir -p /var/vcap/sys/log/docker_cpi',
+      'id vcap',
+      'chown vcap:vcap /var/vcap/sys/log/docker_cpi',
+      'mkdir -p -m 0700 /var/vcap/data/docker_cpi',
+      'id vcap',
+      'chown vcap:vcap /var/vcap/data/docker_cpi',
+    ]);
+    // With docker_cpi.state_dir set, that directory is the operator's to provide.
+    expect(runPreStart({ docker_cpi: { state_dir: '/srv/cpi' } }).calls).toEqual(['mkdir -p /var/vcap/sys/log/docker_cpi', 'id vcap', 'chown vcap:vcap /var/vcap/sys/log/docker_cpi']);
   });
 
   test('adds host_ip to lo once, as the Go CPI did', () => {
