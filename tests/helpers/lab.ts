@@ -33,6 +33,10 @@ export const SUBNETS = {
   hosts: 215,
   hostsTls: 216,
   benchHosts: 217,
+  block: 225,
+  stop: 226,
+  privilege: 227,
+  shipped: 228,
   demo: 244,
 } as const;
 

@@ -23,7 +23,7 @@ import { findVm, settleJournal } from '../vm/find';
 import { refreshObservedNetworks } from '../vm/lifecycle';
 import { bindMount, isMountPoint, loopMount, mountTable, unmount } from './host';
 import { imagePath } from './image';
-import { attachBlock, blockDisks, blockNodeOf, detachBlock, releaseOrphanNode } from './block';
+import { attachBlock, blockDisks, blockNodeOf, blockUser, detachBlock, releaseOrphanNode } from './block';
 import { recreateAttachments, recreateWithMounts } from './recreate';
 import { DEV_PATH, hintFor, type DiskMode } from './vm-dir';
 import { findDisk, type DiskVolume } from './volumes';
@@ -67,7 +67,11 @@ export async function holder(ctx: DockerContext, diskCid: string): Promise<strin
     ctx.log.warn('releasing a disk mount left by a VM that no longer exists', { vm: at.vm, disk: diskCid });
     await unmount(at.mountPoint);
   }
-  return (await volumeUsers(ctx, diskCid))[0];
+  const users = await volumeUsers(ctx, diskCid);
+  if (users[0]) return users[0];
+  // Detached from a block VM that still has its filesystem mounted: in use there until unmounted.
+  const disk = node ? undefined : await findDisk(ctx, diskCid);
+  return disk?.backing === 'image' ? blockUser(ctx, imagePath(disk.mountpoint)) : undefined;
 }
 
 /**

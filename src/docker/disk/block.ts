@@ -66,10 +66,33 @@ function real(file: string): string {
   }
 }
 
-/** Minors that block VMs on this engine own (every CPI installation's: the labels are the truth). */
-async function minorsInUse(ctx: DockerContext): Promise<Set<number>> {
-  const list = await ctx.engine.request<Array<{ Labels?: Record<string, string> }>>('GET', '/containers/json', { query: { all: true, filters: { label: [L.blockMinors] } } });
-  return new Set(list.flatMap((c) => minorsOf(c.Labels?.[L.blockMinors])));
+/** Block VM containers on this engine (every CPI installation's: the labels are the truth). */
+function blockContainers(ctx: DockerContext): Promise<Array<{ Labels?: Record<string, string> }>> {
+  return ctx.engine.request('GET', '/containers/json', { query: { all: true, filters: { label: [L.blockMinors] } } });
+}
+
+/**
+ * Guards of VMs whose containers are gone without a delete_vm (`docker rm`): their loop devices
+ * would stay bound for good. Only this engine's VMs under this state directory are looked at (the
+ * new VM's siblings): another engine's VMs on the same host are not this engine's to judge.
+ */
+async function sweepOrphanGuards(vmDir: string, live: Set<string>): Promise<void> {
+  const vmsDir = real(path.dirname(vmDir));
+  let names: string[];
+  try {
+    names = fs.readdirSync('/sys/block').filter((d) => /^loop\d+$/.test(d) && Number(d.slice(4)) >= FIRST_MINOR);
+  } catch {
+    return;
+  }
+  for (const d of names) {
+    const m = Number(d.slice(4));
+    const file = loopBacking(m)?.replace(/ \(deleted\)$/, '');
+    if (!file || path.basename(file) !== GUARD_FILE || path.dirname(path.dirname(file)) !== vmsDir) continue;
+    const cid = path.basename(path.dirname(file));
+    // A create_vm still running holds its guards before its container exists (its marker says so).
+    if (live.has(cid) || fs.existsSync(path.join(path.dirname(vmsDir), 'creating', cid))) continue;
+    await unbindLoop(m).catch(() => undefined);
+  }
 }
 
 async function releaseOwn(minors: number[], guard: string): Promise<void> {
@@ -83,6 +106,8 @@ async function releaseOwn(minors: number[], guard: string): Promise<void> {
  * stopped VM, or one whose devices went with a reboot of the host).
  */
 export async function reserveSlots(ctx: DockerContext, vmDir: string): Promise<number[]> {
+  const owners = await blockContainers(ctx);
+  await sweepOrphanGuards(vmDir, new Set(owners.map((c) => c.Labels?.[L.vmCid]).filter((v): v is string => !!v)));
   const guard = guardFile(vmDir);
   const fd = fs.openSync(guard, 'wx', 0o600);
   try {
@@ -91,7 +116,7 @@ export async function reserveSlots(ctx: DockerContext, vmDir: string): Promise<n
     fs.closeSync(fd);
   }
   const realGuard = real(guard);
-  const taken = await minorsInUse(ctx);
+  const taken = new Set(owners.flatMap((c) => minorsOf(c.Labels?.[L.blockMinors])));
   for (let r = 0; r < MAX_RANGES; r++) {
     const minors = Array.from({ length: BLOCK_SLOTS }, (_, i) => FIRST_MINOR + r * BLOCK_SLOTS + i);
     if (minors.some((m) => taken.has(m) || loopBacking(m) !== undefined)) continue;
@@ -232,6 +257,17 @@ export function blockNodeOf(stateRoot: string, diskCid: string): { vm: string; n
     }
   }
   return undefined;
+}
+
+/**
+ * The block VM whose loop device still holds `image` although its node is gone (a detach while
+ * the VM had the filesystem mounted): the disk is in use there until the VM unmounts it.
+ */
+export async function blockUser(ctx: DockerContext, image: string): Promise<string | undefined> {
+  const minors = loopsBacking(image);
+  if (!minors.length) return undefined;
+  const owner = (await blockContainers(ctx)).find((c) => minorsOf(c.Labels?.[L.blockMinors]).some((m) => minors.includes(m)));
+  return owner?.Labels?.[L.vmCid];
 }
 
 /** A node left by a VM whose container was removed behind the CPI's back: its devices go too. */
