@@ -93,10 +93,12 @@ describe('manifests/bosh-deployment-cpi.yml', () => {
     const director = configOf(get(manifest, '/instance_groups/name=bosh/properties/docker_cpi') as Obj);
     expect(director.agent.mbus).toBe('nats://10.245.0.10:4222');
     expect(director.docker).toMatchObject({ host: 'tcp://192.0.2.10:4243', tls: VARS['docker_tls'] });
-    expect(director.start_containers_with_systemd).toBe(true);
+    // No forced start mode: each stemcell's init (systemd for noble, runit for jammy) is detected.
+    expect(director.start_containers_with_systemd).toBe(false);
     const createEnv = configOf(get(manifest, '/cloud_provider/properties/docker_cpi') as Obj);
     expect(createEnv.agent.mbus).toBe('https://mbus:mbus-password@0.0.0.0:6868');
     expect(createEnv.docker.tls).toEqual(VARS['docker_tls']);
+    expect(createEnv.start_containers_with_systemd).toBe(false);
   });
 
   test("keeps the paths the Go CPI's docker/unix-sock.yml ops file changes", () => {
