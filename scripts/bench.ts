@@ -36,7 +36,9 @@ async function asBaseline<T>(work: () => T | Promise<T>): Promise<T> {
 function withTwins(section: Section, baseCtx: Ctx | undefined): Section['cases'] {
   if (!baseCtx) return section.cases;
   return section.cases.flatMap((c) =>
-    c.cpi ? [c, { name: `${c.name}${BEFORE}`, floor: c.floor, run: () => asBaseline(() => c.run(baseCtx)), target: (ms: number, m: Map<string, number>) => delta(ms, m.get(c.name)) }] : [c],
+    c.cpi
+      ? [c, { name: `${c.name}${BEFORE}`, floor: c.floor, before: c.before && (() => asBaseline(() => c.before?.(baseCtx))), run: () => asBaseline(() => c.run(baseCtx)), target: (ms: number, m: Map<string, number>) => delta(ms, m.get(c.name)) }]
+      : [c],
   );
 }
 
@@ -59,12 +61,14 @@ async function runSection(section: Section): Promise<Measurement[]> {
     const samples = new Map<string, number[]>(cases.map((c) => [c.name, []]));
     const runs = section.runs ?? RUNS;
     const once = async (c: (typeof cases)[number]) => {
+      await c.before?.(ctx);
       await c.run(ctx);
       await c.after?.(ctx);
     };
     for (const c of cases) await once(c); // warm-up
     for (let i = 0; i < runs; i++) {
       for (const c of cases) {
+        await c.before?.(ctx);
         const t = process.hrtime.bigint();
         await c.run(ctx);
         samples.get(c.name)!.push(Number(process.hrtime.bigint() - t) / 1e6);
@@ -75,6 +79,7 @@ async function runSection(section: Section): Promise<Measurement[]> {
     // One more run of each case under GNU time, outside the timed runs.
     const peaks = new Map<string, number>();
     for (const c of cases) {
+      await c.before?.(ctx);
       memory.active = true;
       memory.peakKB = 0;
       try {

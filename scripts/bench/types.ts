@@ -8,6 +8,8 @@ export interface Case {
   run(ctx: Ctx): void | Promise<void>;
   /** A CPI call: with BENCH_BASELINE it is also run through the baseline checkout's bin/cpi. */
   cpi?: boolean;
+  /** Untimed preparation before each run (e.g. the VM a timed delete_vm removes). */
+  before?(ctx: Ctx): void | Promise<void>;
   /** Untimed clean-up after each run (e.g. deleting what a timed batch of create_vm made). */
   after?(ctx: Ctx): void | Promise<void>;
   target?(ms: number, medians: Map<string, number>): { text: string; met: boolean };
