@@ -51,7 +51,8 @@ export class PrivateEngine {
     return file;
   }
 
-  async start(): Promise<void> {
+  /** `prefix`: a command dockerd runs under (e.g. setpriv to narrow its capability bounding set). */
+  async start(prefix: string[] = []): Promise<void> {
     const log = fs.openSync(path.join(this.dir, 'dockerd.log'), 'a');
     const child = spawn(
       'unshare',
@@ -59,7 +60,9 @@ export class PrivateEngine {
         '--net',
         'sh',
         '-c',
-        'ip link set lo up && exec dockerd "$@"',
+        'ip link set lo up && exec "$@"',
+        'sh',
+        ...prefix,
         'dockerd',
         `--host=${this.host}`,
         `--data-root=${path.join(this.dir, 'data')}`,
