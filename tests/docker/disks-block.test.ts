@@ -151,6 +151,23 @@ describe('disk mode block', () => {
     expect(readFromImage(await imageOf(big), '/proof')).toBe('precious\n');
   });
 
+  it("grows a disk the Director's way too (enable_cpi_resize_disk): detach, resize_disk, attach, the agent mounts it again", async () => {
+    const { vm, disk } = await vmWithMountedDisk(24, 'grown');
+    const resizeAttached = await lab.call('resize_disk', [disk, 64]);
+    expect(resizeAttached.response.error?.message).toBe(`resize_disk: disk ${disk} is attached to VM ${vm.cid}; detach it first`);
+    // The Director unmounts through the agent, then detaches.
+    await execIn(await containerId(vm.cid), 'umount /var/vcap/store');
+    await lab.ok('detach_disk', [vm.cid, disk]);
+    await lab.ok('resize_disk', [disk, 64]);
+    await lab.ok('attach_disk', [vm.cid, disk]);
+    const r = await asAgent(vm.cid, 'block', `agent_mount_persistent ${hint(disk)} && cat /var/vcap/store/f && df -k -P /var/vcap/store | awk 'NR == 2 { print $2 }'`);
+    expect(r.ok).toBe(true);
+    const [content, kb] = r.out.split('\n');
+    expect(content).toBe('grown');
+    expect(Number(kb)).toBeGreaterThan(50 * 1024);
+    await lab.ok('delete_vm', [vm.cid]);
+  });
+
   it("fails, as the real agent does, on the bind-mounted presentation (why block mode exists)", async () => {
     // A stemcell without the agent's configuration gets the previous presentation: host mounts.
     const vm = await lab.createVm(plainStemcell, { default: lab.manual(1, 12) }, { CapAdd: ['SYS_ADMIN'] });
