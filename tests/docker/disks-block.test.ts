@@ -29,28 +29,20 @@ async function asAgent(vm: string, mode: 'block' | 'bind', body: string): Promis
   }
 }
 
-/** The loop devices bound to `file` (by the host's sysfs). */
-function loopsOf(file: string): string[] {
-  const real = fs.realpathSync(file);
+/** The loop devices whose backing file (as the host's sysfs shows it) matches. */
+function loopsWhere(match: (backing: string) => boolean): string[] {
   return fs.readdirSync('/sys/block').filter((d) => {
     try {
-      return fs.readFileSync(`/sys/block/${d}/loop/backing_file`, 'utf8').trim() === real;
+      return match(fs.readFileSync(`/sys/block/${d}/loop/backing_file`, 'utf8').trim());
     } catch {
       return false;
     }
   });
 }
-
-/** Every loop device bound to a file under `dir`. */
-function loopsUnder(dir: string): string[] {
-  return fs.readdirSync('/sys/block').filter((d) => {
-    try {
-      return fs.readFileSync(`/sys/block/${d}/loop/backing_file`, 'utf8').trim().startsWith(`${fs.realpathSync(dir)}/`);
-    } catch {
-      return false;
-    }
-  });
-}
+const loopsOf = (file: string) => loopsWhere((b) => b === fs.realpathSync(file));
+const loopsUnder = (dir: string) => loopsWhere((b) => b.startsWith(`${fs.realpathSync(dir)}/`));
+/** Bound to a file whose path contains `part`, deleted or not. */
+const loopsNamed = (part: string) => loopsWhere((b) => b.includes(part));
 
 /** The loop minor of the disk's device node in the VM's disk directory (on the host). */
 async function nodeMinor(vm: string, disk: string): Promise<number> {
@@ -94,7 +86,8 @@ describe('disk mode block', () => {
 
   afterAll(async () => {
     for (const d of disks) await lab.ok('delete_disk', [d]).catch(() => undefined);
-    const leftLoops = loopsUnder(lab.stateDir);
+    // Guards under the state dir, and any device still bound to one of this file's disks (deleted or not).
+    const leftLoops = [...loopsUnder(lab.stateDir), ...disks.flatMap((d) => loopsNamed(`/volumes/${d}/`))];
     expect({ ...(await lab.finish()), loops: leftLoops }).toEqual({ ...NOTHING_LEFT, loops: [] });
   });
 
