@@ -43,8 +43,11 @@ describe('start modes', () => {
     const c = await inspect('container', vm.cid);
     expect(c.Config.Labels['bosh.cpi.init']).toBe('runit');
     expect(c.Config.Cmd).toEqual(['/usr/sbin/runsvdir-start']);
-    expect(await docker('exec', vm.cid, 'cat', '/proc/1/cmdline')).toContain('/usr/sbin/runsvdir-start');
-    expect(await docker('exec', vm.cid, 'sh', '-c', 'tr "\\0" "\\n" < /proc/1/environ | sort')).toBe('PATH=/usr/sbin:/usr/bin:/sbin:/bin');
+    // PID 1 is Docker's init (it passes SIGTERM on); its child, the start command, runsvdir-start.
+    expect(await docker('exec', vm.cid, 'cat', '/proc/1/cmdline')).toMatch(/^\/sbin\/docker-init\0/);
+    const child = "$(awk '$4 == 1 { print $1 }' /proc/[0-9]*/stat | head -1)";
+    expect(await docker('exec', vm.cid, 'sh', '-c', `tr "\\0" " " < /proc/${child}/cmdline`)).toBe('/bin/sh /usr/sbin/runsvdir-start');
+    expect(await docker('exec', vm.cid, 'sh', '-c', `tr "\\0" "\\n" < /proc/${child}/environ | sort`)).toBe('PATH=/usr/sbin:/usr/bin:/sbin:/bin');
     await lab.ok('delete_vm', [vm.cid]);
   });
 

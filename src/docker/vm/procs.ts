@@ -1,6 +1,6 @@
 /**
- * A container's processes as the Docker host sees them, read from /proc: no engine round trip,
- * no `ps`. Only where the CPI runs on the engine's host and may read /proc.
+ * A container's processes as the Docker host sees them, read from /proc (what any user may read
+ * there): no engine round trip, no `ps`. Only where the CPI runs on the engine's host.
  */
 import * as fs from 'node:fs';
 
@@ -10,22 +10,23 @@ export interface Proc {
   args: string[];
 }
 
-function readProc(pid: number): Proc | undefined {
+/** A process's parent (the field after the command name in /proc/<pid>/stat); undefined once it exited. */
+function parentOf(pid: number | string): number | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    const args = fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').filter(Boolean);
-    return { pid, ppid, args };
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
   } catch {
-    return undefined; // exited meanwhile
+    return undefined;
   }
 }
 
-function pidNamespace(pid: number | string): string | undefined {
+function readProc(pid: number): Proc | undefined {
+  const ppid = parentOf(pid);
   try {
-    return fs.readlinkSync(`/proc/${pid}/ns/pid`);
+    const args = fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').filter(Boolean);
+    return ppid === undefined ? undefined : { pid, ppid, args };
   } catch {
-    return undefined;
+    return undefined; // exited meanwhile
   }
 }
 
@@ -38,24 +39,38 @@ function inContainer(pid: number, id: string): boolean {
   }
 }
 
-/**
- * Every process of container `id`, whose PID 1 is host pid `pid1` (those in its PID namespace,
- * whatever cgroups systemd made inside); undefined when this /proc is not the Docker host's
- * (a CPI in a container of its own sees other processes under those numbers).
- */
-export function containerProcs(id: string, pid1: number): Proc[] | undefined {
-  const ns = pid1 > 0 && inContainer(pid1, id) ? pidNamespace(pid1) : undefined;
-  if (!ns) return undefined;
+/** Every process's parent, from /proc/<pid>/stat (readable by any user). */
+function parents(): Map<number, number> {
+  const out = new Map<number, number>();
   let entries: string[];
   try {
     entries = fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e));
   } catch {
-    return undefined;
+    return out;
   }
-  return entries
-    .filter((e) => pidNamespace(e) === ns)
-    .map((e) => readProc(Number(e)))
-    .filter((p): p is Proc => !!p);
+  for (const e of entries) {
+    const ppid = parentOf(e);
+    if (ppid !== undefined) out.set(Number(e), ppid);
+  }
+  return out;
+}
+
+/**
+ * The processes of container `id` that descend from its PID 1 (host pid `pid1`): the init and
+ * everything it started, jobs included; undefined when this /proc is not the Docker host's (a
+ * CPI in a container of its own sees other processes under those numbers).
+ */
+export function containerProcs(id: string, pid1: number): Proc[] | undefined {
+  if (!(pid1 > 0) || !inContainer(pid1, id)) return undefined;
+  const children = new Map<number, number[]>();
+  for (const [pid, ppid] of parents()) children.set(ppid, [...(children.get(ppid) ?? []), pid]);
+  const tree: number[] = [];
+  for (const queue = [pid1]; queue.length; ) {
+    const pid = queue.shift() as number;
+    tree.push(pid);
+    queue.push(...(children.get(pid) ?? []));
+  }
+  return tree.map(readProc).filter((p): p is Proc => !!p);
 }
 
 /** Whether a command line is Docker's init (docker-init, tini), which runs the real PID 1 as its child. */
