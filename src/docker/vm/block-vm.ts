@@ -3,6 +3,8 @@
  * its container then needs (its loop minors, the device cgroup rules for them, its agent's
  * configuration).
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { DockerContext } from '../context';
 import { isLocalEndpoint } from '../engine/endpoint';
 import type { ImageInspect, MountSpec } from '../engine/types';
@@ -28,7 +30,7 @@ export interface BlockVm {
  * only be bind-mounted: such a VM keeps the stemcell's own agent configuration).
  */
 export async function planBlockVm(ctx: DockerContext, image: ImageInspect, diskCids: string[]): Promise<BlockVmPlan | undefined> {
-  if (!canMountOnHost() || !isLocalEndpoint(ctx.engine.endpoint) || ctx.config.settings_delivery === 'archive') return undefined;
+  if (!canMountOnHost() || !isLocalEndpoint(ctx.engine.endpoint) || ctx.config.settings_delivery === 'archive' || !hostHasLoopTools()) return undefined;
   const original = stemcellAgentConfig(image);
   if (!original) return undefined;
   const disks = await Promise.all(diskCids.map((cid) => findDisk(ctx, cid)));
@@ -38,6 +40,12 @@ export async function planBlockVm(ctx: DockerContext, image: ImageInspect, diskC
     return undefined;
   }
   return { agentConfig: blockAgentConfig(original) };
+}
+
+/** The kernel's loop devices and the tools block mode runs (as host.ts runs them: this PATH). */
+function hostHasLoopTools(): boolean {
+  const on = (tool: string) => ['/usr/sbin', '/usr/bin', '/sbin', '/bin'].some((d) => fs.existsSync(path.join(d, tool)));
+  return fs.existsSync('/dev/loop-control') && on('losetup') && on('mknod');
 }
 
 /** Claims the VM's loop devices and writes its agent's configuration; undone with the VM. */
