@@ -96,7 +96,7 @@ async function sweepOrphanGuards(vmDir: string, live: Set<string>): Promise<void
 }
 
 async function releaseOwn(minors: number[], guard: string): Promise<void> {
-  for (const m of minors) if (loopBacking(m) === guard) await unbindLoop(m);
+  await Promise.all(minors.filter((m) => loopBacking(m) === guard).map(unbindLoop));
 }
 
 /**
@@ -120,17 +120,12 @@ export async function reserveSlots(ctx: DockerContext, vmDir: string): Promise<n
   for (let r = 0; r < MAX_RANGES; r++) {
     const minors = Array.from({ length: BLOCK_SLOTS }, (_, i) => FIRST_MINOR + r * BLOCK_SLOTS + i);
     if (minors.some((m) => taken.has(m) || loopBacking(m) !== undefined)) continue;
-    const bound: number[] = [];
-    try {
-      for (const m of minors) {
-        await bindLoop(m, guard, true);
-        bound.push(m);
-      }
-      return minors;
-    } catch (e) {
-      await releaseOwn(bound, realGuard);
-      if (!(e instanceof LoopBusy)) throw e;
-    }
+    // One losetup each, side by side; a range with any minor taken meanwhile is given back whole.
+    const binds = await Promise.allSettled(minors.map((m) => bindLoop(m, guard, true)));
+    const failed = binds.find((b): b is PromiseRejectedResult => b.status === 'rejected');
+    if (!failed) return minors;
+    await releaseOwn(minors, realGuard);
+    if (!(failed.reason instanceof LoopBusy)) throw failed.reason;
   }
   throw new CloudError(`no free range of ${BLOCK_SLOTS} loop devices for a block-mode VM on this Docker host`);
 }
@@ -138,10 +133,7 @@ export async function reserveSlots(ctx: DockerContext, vmDir: string): Promise<n
 /** Unbinds a VM's slots (guard or disk) once its container is gone; another's binding is never touched. */
 export async function releaseSlots(minors: number[], vmDir: string, diskDir: string | undefined): Promise<void> {
   const own = new Set([real(guardFile(vmDir)), ...nodesIn(diskDir).map((n) => n.image).filter((x): x is string => !!x)]);
-  for (const m of minors) {
-    const b = loopBacking(m);
-    if (b && own.has(b)) await unbindLoop(m);
-  }
+  await Promise.all(minors.filter((m) => own.has(loopBacking(m) ?? '')).map(unbindLoop));
 }
 
 /** delete_vm's part, from the container's label: its slots go once the container is gone. */
