@@ -6,6 +6,7 @@
 import * as path from 'node:path';
 import type { CallContext, CpiBackend, CreateVmInput } from '../../cpi/backend';
 import type { DiskHint, Networks } from '../../cpi/schemas';
+import { withLocks } from '../../docker/state/locks';
 import { CloudError, CpiError, VMCreationFailed } from '../../rpc/errors';
 import { Engine } from '../engine';
 import { isOmniError, ProviderLoadError } from '../errors';
@@ -14,7 +15,7 @@ import { isSecretName } from '../secrets';
 import { providerProblems } from '../provider/issues';
 import { loadNamedProvider } from '../provider/load';
 import type { Provider } from '../provider/model';
-import { MethodMap } from '../provider/schema';
+import type { MethodMapEntry } from '../provider/schema';
 import { parseTemplate } from '../template/placeholders';
 import { lookup, renderSegments, type Scope } from '../template/values';
 import { toBoshError, type Ids } from './errors';
@@ -72,8 +73,11 @@ function loadProvider(call: CallContext): { provider: Provider; providers: Map<s
   return { provider, providers: loaded.providers };
 }
 
-function configMethodMap(call: CallContext, provider: Provider) {
+function configMethodMap(call: CallContext, provider: Provider): Record<string, MethodMapEntry> {
   const raw = call.config.omnicloud.method_map;
+  // The provider schema (zod) only for a configuration that maps methods itself.
+  if (raw && typeof raw === 'object' && Object.keys(raw).length === 0) return {};
+  const { MethodMap } = require('../provider/schema') as typeof import('../provider/schema');
   const parsed = MethodMap.safeParse(raw);
   if (!parsed.success) throw new CpiError(`invalid configuration: ${providerProblems(parsed.error.issues, raw).map((p) => `omnicloud.method_map.${p}`).join('; ')}`);
   const [e] = methodMapProblems(parsed.data, (a) => provider.actions.has(a));
@@ -109,7 +113,10 @@ export function createBackend(call: CallContext): CpiBackend {
   function checkManifest(method: string, action: string, manifest: Params): void {
     const a = provider.actions.get(action);
     for (const k of Object.keys(manifest)) {
-      if (a?.overridable.has(k) && !isSecretName(k, new Set([...provider.secretParams, ...(a?.secretParams ?? [])]))) continue;
+      if (a?.overridable.has(k) && !isSecretName(k, new Set([...provider.secretParams, ...a.secretParams]))) {
+        if (!a.used.has(k)) call.log.warn(`${method}: cloud_properties key '${k}' is accepted but not used by ${provider.name}.${action}`);
+        continue;
+      }
       throw new CloudError(`${method}: cloud_properties key '${k}' cannot be set from a manifest: provider '${provider.name}' does not declare it overridable for ${action} (the operator sets it in omnicloud.settings)`);
     }
   }
@@ -222,19 +229,28 @@ export function createBackend(call: CallContext): CpiBackend {
     };
   }
   if (has('delete_disk')) b.deleteDisk = async (cid) => void (await run('delete_disk', P.diskParams(cid), { disk: cid }));
+  /**
+   * Attach and detach change the VM's agent settings (read, modify, write): concurrent calls on one
+   * VM (the Director runs up to 32 CPI processes) take the VM's cross-process lock, or one disk's
+   * entry would be lost.
+   */
+  const settingsLock = <T>(vm: string, work: () => Promise<T>): Promise<T> =>
+    withLocks({ root: path.join(call.config.state_dir, 'omnicloud'), waitMs: call.config.lock_timeout_seconds * 1000 }, [['vm', vm]], work);
   if (has('attach_disk')) {
-    b.attachDisk = async (vm, disk) => {
-      const r = await run('attach_disk', P.attachParams(vm, disk), { vm, disk });
-      const hint = hintOf(r.entry, r.result, r.params, disk);
-      await updateSettings(vm, disk, hint);
-      return hint;
-    };
+    b.attachDisk = (vm, disk) =>
+      settingsLock(vm, async () => {
+        const r = await run('attach_disk', P.attachParams(vm, disk), { vm, disk });
+        const hint = hintOf(r.entry, r.result, r.params, disk);
+        await updateSettings(vm, disk, hint);
+        return hint;
+      });
   }
   if (has('detach_disk')) {
-    b.detachDisk = async (vm, disk) => {
-      await run('detach_disk', P.attachParams(vm, disk), { vm, disk });
-      await updateSettings(vm, disk, undefined);
-    };
+    b.detachDisk = (vm, disk) =>
+      settingsLock(vm, async () => {
+        await run('detach_disk', P.attachParams(vm, disk), { vm, disk });
+        await updateSettings(vm, disk, undefined);
+      });
   }
 
   /**
