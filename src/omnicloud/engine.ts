@@ -187,9 +187,12 @@ export class Engine {
     const a = this.action(p, actionName);
     const params = this.mergeParams(p, a, caller, ro);
     const { secrets, declared } = this.secretsFor(p, a, params);
+    // The manifest's keys no later layer replaced.
+    const later = [this.opts.settings, ro.initOutputs ?? {}, caller];
+    const fromManifest = new Set(Object.keys(ro.manifest ?? {}).filter((k) => !later.some((l) => l[k] !== undefined) && !p.derived.some(([d]) => d === k)));
     try {
       this.checkParams(p, a, params);
-      return await this.runSteps(p, a, params, secrets, declared);
+      return await this.runSteps(p, a, params, secrets, declared, fromManifest);
     } catch (e) {
       throw this.scrubError(e, secrets, declared);
     }
@@ -201,7 +204,7 @@ export class Engine {
     return out;
   }
 
-  private async runSteps(p: Provider, a: CompiledAction, params: Record<string, unknown>, secrets: Secrets, declared: ReadonlySet<string>): Promise<RunResult> {
+  private async runSteps(p: Provider, a: CompiledAction, params: Record<string, unknown>, secrets: Secrets, declared: ReadonlySet<string>, fromManifest: ReadonlySet<string>): Promise<RunResult> {
     // One deadline for the whole action: hooks, the main target and parsing.
     const actionS = a.main.timeoutS ?? p.timeoutS ?? this.opts.timeoutSeconds;
     const deadline = Date.now() + actionS * 1000;
@@ -218,7 +221,7 @@ export class Engine {
         trace.push({ step: step.name, phase: step.phase, ms: 0, outcome: 'skipped' });
         continue;
       }
-      const scope: Scope = { params: { ...step.defaults, ...params }, steps: outputs };
+      const scope: Scope = { params: { ...step.defaults, ...params }, steps: outputs, fromManifest };
       if (step.phase === 'post_exec') scope.result = result;
       try {
         const out = await this.runStep(p, a, step, scope, secrets, { deadline, actionS });

@@ -25,6 +25,9 @@ import { shippedProvidersDir } from './paths';
 
 type Params = Record<string, unknown>;
 
+/** cloud_properties keys the bridge itself reads (create_vm's ports become port_flags, exposed_ports, port_bindings). */
+const BRIDGE_READS: Readonly<Record<string, readonly string[]>> = { create_vm: ['ports'] };
+
 function render(template: string, scope: Scope, where: string): string {
   return renderSegments(parseTemplate(template), scope, where);
 }
@@ -114,7 +117,7 @@ export function createBackend(call: CallContext): CpiBackend {
     const a = provider.actions.get(action);
     for (const k of Object.keys(manifest)) {
       if (a?.overridable.has(k) && !isSecretName(k, new Set([...provider.secretParams, ...a.secretParams]))) {
-        if (!a.used.has(k)) call.log.warn(`${method}: cloud_properties key '${k}' is accepted but not used by ${provider.name}.${action}`);
+        if (!a.used.has(k) && !(BRIDGE_READS[method] ?? []).includes(k)) call.log.warn(`${method}: cloud_properties key '${k}' is accepted but not used by ${provider.name}.${action}`);
         continue;
       }
       throw new CloudError(`${method}: cloud_properties key '${k}' cannot be set from a manifest: provider '${provider.name}' does not declare it overridable for ${action} (the operator sets it in omnicloud.settings)`);
