@@ -12,7 +12,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { runRaw, type CpiResponse } from '../helpers/cpi';
+import { runRaw, type CpiResponse, type CpiRun } from '../helpers/cpi';
 import { execIn, exists, inspect } from '../helpers/docker';
 import { mountsUnder, NOTHING_LEFT, stemcellFiles, type Lab } from '../helpers/lab';
 import { directorEnv } from '../helpers/secrets';
@@ -53,21 +53,25 @@ function expectValidResponse(r: CpiResponse, stdout: string): void {
   expect(stdout).not.toMatch(/\n\s+at /);
 }
 
+/** A valid response: its result, or (`expectError`) exactly that error, which it returns. */
+function answer(run: CpiRun, method: string, expectError?: string | null): unknown {
+  expect(run.code).toBe(0);
+  expectValidResponse(run.response, run.stdout);
+  if (expectError) {
+    expect(run.response.error?.type).toBe(expectError);
+    return run.response.error;
+  }
+  if (run.response.error) throw new Error(`${method}: ${run.response.error.type} ${run.response.error.message}`);
+  return run.response.result;
+}
+
 /** The bosh CLI: info (api_version 1) before every method, no request_id, the stemcell version in context. */
 export async function cli(lab: Lab, method: string, args: unknown[], opts: { expectError?: string } = {}): Promise<unknown> {
   const context = { director_uuid: DIRECTOR_UUID, ...STEMCELL_CONTEXT };
   const info = await runRaw(JSON.stringify({ method: 'info', arguments: [], context, api_version: 1 }), lab.opts());
   expectValidResponse(info.response, info.stdout);
   expect((info.response.result as { api_version: number }).api_version).toBe(2);
-  const run = await runRaw(JSON.stringify({ method, arguments: args, context, api_version: 2 }), lab.opts());
-  expect(run.code).toBe(0);
-  expectValidResponse(run.response, run.stdout);
-  if (opts.expectError) {
-    expect(run.response.error?.type).toBe(opts.expectError);
-    return run.response.error;
-  }
-  if (run.response.error) throw new Error(`${method}: ${run.response.error.type} ${run.response.error.message}`);
-  return run.response.result;
+  return answer(await runRaw(JSON.stringify({ method, arguments: args, context, api_version: 2 }), lab.opts()), method, opts.expectError);
 }
 
 let requestSeq = 100000;
@@ -77,15 +81,7 @@ async function director(lab: Lab, method: string, args: unknown[], opts: { apiVe
   if (opts.stemcell) Object.assign(context, STEMCELL_CONTEXT);
   const body: Record<string, unknown> = { method, arguments: args, context };
   if (opts.apiVersion !== 0) body['api_version'] = opts.apiVersion ?? 2;
-  const run = await runRaw(JSON.stringify(body), lab.opts());
-  expect(run.code).toBe(0);
-  expectValidResponse(run.response, run.stdout);
-  if (opts.expectError) {
-    expect(run.response.error?.type).toBe(opts.expectError);
-    return run.response.error;
-  }
-  if (run.response.error) throw new Error(`${method}: ${run.response.error.type} ${run.response.error.message}`);
-  return run.response.result;
+  return answer(await runRaw(JSON.stringify(body), lab.opts()), method, opts.expectError);
 }
 
 const NOT_IMPLEMENTED = 'Bosh::Clouds::NotImplemented';
