@@ -48,10 +48,8 @@ export function displayUrl(url: URL, socketPath?: string): string {
   return `${where}${url.pathname}`;
 }
 
-export function request(spec: HttpSpec): Promise<HttpResult> {
-  const started = Date.now();
-  const shown = displayUrl(spec.url, spec.socketPath);
-  const tls = spec.url.protocol === 'https:' && !spec.socketPath;
+/** node's request options for a spec: its own connection for a unix socket, an Agent-less one otherwise. */
+function requestOptions(spec: HttpSpec, tls: boolean): Https.RequestOptions {
   const headers: Record<string, string> = { ...spec.headers };
   if (spec.body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(spec.body));
   if (spec.bodyFile) headers['Content-Length'] = String(spec.bodyFile.size);
@@ -77,6 +75,14 @@ export function request(spec: HttpSpec): Promise<HttpResult> {
     }
   }
   if (tls) options.rejectUnauthorized = spec.verifyTls;
+  return options;
+}
+
+export function request(spec: HttpSpec): Promise<HttpResult> {
+  const started = Date.now();
+  const shown = displayUrl(spec.url, spec.socketPath);
+  const tls = spec.url.protocol === 'https:' && !spec.socketPath;
+  const options = requestOptions(spec, tls);
 
   // Owns the opened body file from here: the stream closes it, or the failure below does.
   let upload: Readable | undefined;
