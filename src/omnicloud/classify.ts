@@ -19,15 +19,18 @@ export interface CompiledErrorRule {
 
 export type Failure =
   | { kind: 'command'; exitCode: number | null; stderr: string; stdout: string }
-  | { kind: 'http'; status: number; body: string };
+  | { kind: 'http'; status: number; body: string }
+  /** An error the output reported in-band (a json rule's error_pointer): only patterns can match it. */
+  | { kind: 'reported'; text: string };
 
-export function compileErrorRule(r: ErrorRule): CompiledErrorRule {
+/** Throws SyntaxError for a pattern RE2 refuses; `checked`: known to compile, compiled on first use. */
+export function compileErrorRule(r: ErrorRule, checked = false): CompiledErrorRule {
   const out: CompiledErrorRule = { category: r.category as Category };
   if (r.exit_codes) out.exitCodes = r.exit_codes;
   if (r.http_status) out.httpStatus = r.http_status;
   if (r.pattern !== undefined) {
     const { source, flags } = splitInlineFlags(r.pattern, undefined);
-    out.pattern = LinearRegex.compile(source, flags);
+    out.pattern = checked ? LinearRegex.deferred(source, flags) : LinearRegex.compile(source, flags);
   }
   if (r.message !== undefined) out.message = r.message;
   return out;
@@ -36,8 +39,9 @@ export function compileErrorRule(r: ErrorRule): CompiledErrorRule {
 function matches(rule: CompiledErrorRule, f: Failure): boolean {
   if (rule.exitCodes && (f.kind !== 'command' || f.exitCode === null || !rule.exitCodes.includes(f.exitCode))) return false;
   if (rule.httpStatus && (f.kind !== 'http' || !rule.httpStatus.includes(f.status))) return false;
+  if (f.kind === 'reported' && !rule.pattern) return false;
   if (rule.pattern) {
-    const text = f.kind === 'command' ? `${f.stderr}\n${f.stdout}` : f.body;
+    const text = f.kind === 'command' ? `${f.stderr}\n${f.stdout}` : f.kind === 'http' ? f.body : f.text;
     if (!rule.pattern.test(text)) return false;
   }
   return true;

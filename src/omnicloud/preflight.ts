@@ -15,15 +15,13 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import coerce from 'semver/functions/coerce';
-import parse from 'semver/functions/parse';
-import satisfies from 'semver/functions/satisfies';
 import type { Engine } from './engine';
 import { OmniError, validationError } from './errors';
 import { isExecutableFile, onPath } from './exec/env';
 import { runProcess } from './exec/process';
 import type { Provider } from './provider/model';
 import { isSecretName } from './secrets';
+import { readJson, writeJson } from './cache-files';
 
 const INIT_SEQUENCE = ['initialize_cli', 'configure_auth', 'test_auth', 'test_install'] as const;
 
@@ -45,27 +43,21 @@ function cacheFile(c: CacheOptions, kind: string, key: string): string | undefin
 }
 
 function readCache(file: string | undefined, seconds: number): CacheEntry | undefined {
-  if (!file) return undefined;
-  try {
-    const e = JSON.parse(fs.readFileSync(file, 'utf8')) as CacheEntry;
-    if (typeof e.at === 'number' && Date.now() - e.at < seconds * 1000) return e;
-  } catch {
-    /* no cache */
-  }
-  return undefined;
+  const e = file ? (readJson(file) as CacheEntry | undefined) : undefined;
+  return e && typeof e.at === 'number' && Date.now() - e.at < seconds * 1000 ? e : undefined;
 }
 
 function writeCache(file: string | undefined, entry: CacheEntry): void {
-  if (!file) return;
-  try {
-    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-    // Write-then-rename: concurrent CPI processes never read half a file.
-    const tmp = `${file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(entry), { mode: 0o600 });
-    fs.renameSync(tmp, file);
-  } catch {
-    /* a cache that cannot be written only costs time */
-  }
+  if (file) writeJson(file, entry);
+}
+
+/** semver, loaded only where a version is compared (a validation the cache did not answer). */
+function semver() {
+  return {
+    parse: require('semver/functions/parse') as typeof import('semver/functions/parse'),
+    coerce: require('semver/functions/coerce') as typeof import('semver/functions/coerce'),
+    satisfies: require('semver/functions/satisfies') as typeof import('semver/functions/satisfies'),
+  };
 }
 
 function versionIn(text: string): string | undefined {
@@ -149,6 +141,7 @@ export class Preflight {
         continue;
       }
       // A full semver (prerelease included: 2.0.0-rc1 < 2.0.0) as it is; else the numbers in it.
+      const { parse, coerce, satisfies } = semver();
       const sv = version ? (parse(version) ?? coerce(version)) : null;
       if (!sv) failures.push(`cannot determine the version of '${cmd}'`);
       else if (!satisfies(sv, range, { includePrerelease: true })) failures.push(`'${cmd}' ${version} does not satisfy ${range}`);

@@ -29,6 +29,8 @@ export const SUBNETS = {
   locks: 220,
   journal: 221,
   engines: 222,
+  omniDocker: 231,
+  omniDockerApi: 232,
   bench: 212,
   hosts: 215,
   hostsTls: 216,

@@ -232,8 +232,9 @@ describe('BOSH bridge (bin/cpi, backend: omnicloud)', () => {
   it('the shipped docker provider is used when no providers_dir is configured', async () => {
     const cfg = writeConfig({ backend: 'omnicloud', state_dir: path.join(root, 'state2'), omnicloud: { provider: 'docker', validate: false } });
     const r = await call({ method: 'set_vm_metadata', arguments: ['c-1', {}], api_version: 2 }, { args: ['-configPath', cfg], env });
-    // docker labels are fixed at creation, so the docker provider maps no set_vm_metadata.
-    expect(r.response.error).toMatchObject({ type: 'Bosh::Clouds::NotImplemented', message: "Must call implemented method: 'set_vm_metadata' is not implemented by the omnicloud:docker backend" });
+    // The docker provider keeps metadata in state_dir once it has found the container: there is none.
+    expect(r.response.error).toMatchObject({ type: 'Bosh::Clouds::VMNotFound', message: expect.stringContaining('No such container: c-1') });
+    expect(fs.existsSync(path.join(root, 'state2', 'metadata', 'vms', 'c-1.json'))).toBe(false);
     expect(fs.existsSync(path.join(SHIPPED, 'docker.json'))).toBe(true);
   });
 

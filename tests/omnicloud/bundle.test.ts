@@ -84,4 +84,21 @@ describe('the omnicloud chunk', () => {
     // info and the Docker backend never load it.
     expect(loaded({ method: 'info', arguments: [], context: {} })).not.toContain(parserChunk);
   });
+
+  it('a verified provider file: has_vm reads the mark and not the shell analysis, which only an action with shell code reads', () => {
+    const state = path.join(dir, 'state-verified');
+    const cache = path.join(state, 'omnicloud', 'cache');
+    const omni = writeConfig({ backend: 'omnicloud', state_dir: state, omnicloud: { provider: 'docker', validate: false } }, fs.mkdtempSync(path.join(dir, 'v-')));
+    const req = { method: 'has_vm', arguments: ['vm-omni-bundle-none'], context: {}, api_version: 2 };
+    loaded(req, omni);
+    const [mark] = fs.readdirSync(cache).filter((f) => f.startsWith('verified-'));
+    const [analysis] = fs.readdirSync(cache).filter((f) => f.startsWith('shell-'));
+    const files = loaded(req, omni);
+    expect(files).toContain(path.join(cache, mark as string));
+    expect(files).not.toContain(path.join(cache, analysis as string));
+    // set_vm_metadata runs an sh -c script: its analysis is read, the parser still not loaded.
+    const md = loaded({ method: 'set_vm_metadata', arguments: ['vm-omni-bundle-none', { a: 'b' }], context: {}, api_version: 2 }, omni);
+    expect(md).toContain(path.join(cache, analysis as string));
+    expect(md).not.toContain(parserChunk);
+  });
 });

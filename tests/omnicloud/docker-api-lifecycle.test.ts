@@ -15,7 +15,7 @@ import { cpi, expectNothingLeft, lifecycleConfig, ok, runLifecycle, type Lifecyc
 const RUN = testRunId('omni-docker-api');
 const dir = tmpDir('omni-docker-api-');
 let l: Lifecycle;
-const stemcell = `omni-docker-api-stemcell-${process.pid}-${Date.now().toString(36)}`;
+let stemcell = '';
 
 beforeAll(async () => {
   requireDocker();
@@ -25,9 +25,9 @@ beforeAll(async () => {
   fs.mkdirSync(disks, { recursive: true });
   execFileSync('mount', ['--bind', disks, disks]);
   execFileSync('mount', ['--make-rshared', disks]);
-  // docker-api has no image import (the Engine API takes the tarball as a request body stream).
+  // create_stemcell → import_image: the stemcell file streamed into the engine's images/create.
   const built = await buildStemcell({ init: 'runit' }, dir);
-  await docker('import', '--change', `LABEL ${TEST_LABEL}=${RUN}`, built.imagePath, stemcell);
+  stemcell = await ok<string>(l, 'create_stemcell', [built.imagePath, built.cloudProperties]);
 });
 
 afterAll(async () => {
@@ -38,6 +38,11 @@ afterAll(async () => {
 });
 
 describe('docker-api provider through the BOSH bridge', () => {
+  it('imports the stemcell as the image <cid>:latest', async () => {
+    expect(stemcell).toMatch(/^stemcell-[0-9a-f-]{36}$/);
+    expect((await inspect('image', stemcell))['RepoTags']).toEqual([`${stemcell}:latest`]);
+  });
+
   it('carries a VM lifecycle: create_vm, has_vm, create_disk, attach_disk (live), detach_disk, delete_disk, delete_vm', async () => {
     await runLifecycle(l, stemcell, { getDisks: false });
     // Helper containers are removed after each attach, detach and delete.
@@ -74,8 +79,9 @@ describe('docker-api provider through the BOSH bridge', () => {
     expect(await exists('network', id)).toBe(false);
   });
 
-  it('leaves nothing on the engine and no mounts but the prepared directory', async () => {
-    await docker('rmi', stemcell);
+  it('deletes the stemcell, idempotently, and leaves nothing on the engine and no mounts but the prepared directory', async () => {
+    await ok(l, 'delete_stemcell', [stemcell]);
+    expect((await cpi(l, 'delete_stemcell', [stemcell])).error).toBeNull();
     await expectNothingLeft(RUN, [stemcell]);
     expect(await exists('image', stemcell)).toBe(false);
     expect(mountsUnder(l.stateDir)).toEqual([path.join(l.stateDir, 'disks')]);

@@ -70,13 +70,13 @@ export function fakeBin(dir: string, name: string, script: string): string {
 
 export interface LocalServer {
   url: string;
-  requests: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders; body: string }>;
+  requests: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders; body: string; bytes: Buffer }>;
   close(): Promise<void>;
 }
 
 /** An HTTP server on 127.0.0.1 that records requests and answers through `handler`. */
 export async function localServer(
-  handler: (req: { method: string; url: string; headers: http.IncomingHttpHeaders; body: string }) => { status?: number; body?: string; headers?: Record<string, string>; delayMs?: number },
+  handler: (req: { method: string; url: string; headers: http.IncomingHttpHeaders; body: string; bytes: Buffer }) => { status?: number; body?: string | Buffer; headers?: Record<string, string>; delayMs?: number },
   create: (l: http.RequestListener) => http.Server = (l) => http.createServer(l),
 ): Promise<LocalServer> {
   const requests: LocalServer['requests'] = [];
@@ -84,7 +84,8 @@ export async function localServer(
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const r = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
+      const bytes = Buffer.concat(chunks);
+      const r = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: bytes.toString('utf8'), bytes };
       requests.push(r);
       const a = handler(r);
       const send = () => {

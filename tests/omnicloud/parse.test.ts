@@ -91,10 +91,19 @@ esac`,
 
   it('test_install and import_image: object rules on one-line outputs; the import argv as templated', async () => {
     expect((await e.run('docker', 'test_install', {})).result).toEqual({ version: '28.2.2' });
-    const r = await e.run('docker', 'import_image', { image_path: '/tmp/my image.tgz', name: 'stemcell-1', label_list: ['a=b', 'c=d e'] });
+    const r = await e.run('docker', 'import_image', { image_path: '/tmp/my image.tgz', name: 'stemcell-1', label_list: ['a=b', 'c=d.e'] });
     expect(r.result).toEqual({ id: 'sha256:beb9d5615be011dee2315089559d9824a1240233709c5a42125d1119dc25fba5' });
     const lines = fs.readFileSync(argvLog, 'utf8').trim().split('\n');
-    expect(lines[lines.length - 1]).toBe('import --change LABEL a=b --change LABEL c=d e /tmp/my image.tgz stemcell-1');
+    expect(lines[lines.length - 1]).toBe('import --change LABEL a=b --change LABEL c=d.e /tmp/my image.tgz stemcell-1');
+  });
+
+  it('import_image refuses labels that Dockerfile text would read as syntax (docker import takes labels only as LABEL instructions)', async () => {
+    const before = fs.readFileSync(argvLog, 'utf8');
+    // A line break would start another instruction; a blank, a quote or $ changes what LABEL means.
+    for (const label of ['a=b\nENTRYPOINT ["/bin/evil"]', 'c=d e', 'k="v"', 'k=$HOME', 'k=a\\b']) {
+      await expect(e.run('docker', 'import_image', { image_path: '/tmp/i.tgz', name: 'stemcell-2', label_list: ['ok=1', label] })).rejects.toMatchObject({ code: 'ValidationError', message: expect.stringContaining("'label_list' does not match") });
+    }
+    expect(fs.readFileSync(argvLog, 'utf8')).toBe(before);
   });
 
   it('classifies "No such container" / "no such volume" as ResourceNotFoundError', async () => {

@@ -10,6 +10,7 @@ import { compileEndpoint, renderEndpoint } from '../../src/omnicloud/template/en
 import { parseTemplate, placeholderNames } from '../../src/omnicloud/template/placeholders';
 import { TemplateSyntaxError } from '../../src/omnicloud/template/shell';
 import type { Scope } from '../../src/omnicloud/template/values';
+import { engine, failure, provider } from './helpers';
 
 const scope = (params: Record<string, unknown>): Scope => ({ params, steps: {} });
 
@@ -70,6 +71,18 @@ describe('command templates', () => {
     const r = renderCommand(c, scope({ flags: ['--label', 'a=b c'] }), 't');
     expect(r.args).toEqual(['run', '--label', 'a=b c', '--label', 'x=["--label","a=b c"]', 'img']);
     expect(renderCommand(c, scope({ flags: [] }), 't').args).toEqual(['run', '--label', 'x=[]', 'img']);
+  });
+
+  it('a list from a manifest is never spliced into several arguments (an option it could inject); from the operator it is', async () => {
+    const p = provider({ name: 'm', type: 'command', overridable: ['flags'], actions: { a: { command: 'echo {flags} end', params: ['flags'] }, s: { command: 'sh -c \'echo "$@"\' sh {flags}', params: ['flags'] } } });
+    for (const action of ['a', 's']) {
+      const e = await failure(engine([p]).run('m', action, {}, { manifest: { flags: ['--privileged', '-v', '/:/host'] } }));
+      expect([e.code, e.message]).toEqual(['ValidationError', expect.stringContaining('{flags} holds a list from the manifest: a manifest value is one argument, never several')]);
+      // The operator's settings (and the bridge's names) outrank the manifest and may be lists.
+      expect((await engine([p], { settings: { flags: ['-a', '-b'] } }).run('m', action, {}, { manifest: { flags: ['--privileged'] } })).result).toBe(action === 'a' ? '-a -b end' : '-a -b');
+    }
+    // A manifest string is one argument, as any value.
+    expect((await engine([p]).run('m', 'a', {}, { manifest: { flags: '--privileged -v /:/host' } })).result).toBe('--privileged -v /:/host end');
   });
 
   it('runs through /bin/sh only when the template needs shell syntax', () => {

@@ -55,7 +55,7 @@ const WORKER_FIRST: Candidates = {
   delete_vm: ['delete_worker', 'terminate_worker', 'delete_container'],
   has_vm: ['has_worker', 'get_worker', 'inspect_container'],
   reboot_vm: ['reboot_worker', 'restart_worker', 'restart_container'],
-  set_vm_metadata: ['set_worker_metadata', 'update_worker'],
+  set_vm_metadata: ['set_vm_metadata', 'set_worker_metadata', 'update_worker'],
   create_disk: ['create_disk', 'create_volume'],
   delete_disk: ['delete_disk', 'delete_volume'],
   attach_disk: ['attach_disk', 'attach_volume'],

@@ -10,7 +10,7 @@
  * holds. A program that exits while a descendant keeps its stdout open is waited for only up to
  * the deadline.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import { OmniError, providerError } from '../errors';
@@ -97,32 +97,83 @@ function terminate(child: ChildProcess, tag: string, graceMs: number, schedule: 
   schedule(setTimeout(poll, 10));
 }
 
+type Child = ChildProcess & { stdout: NodeJS.ReadableStream & { destroy(): void }; stderr: NodeJS.ReadableStream & { destroy(): void } };
+
+/** Starts the program in a group of its own, tagged; throws ProviderError when it cannot start. */
+function start(spec: ProcessSpec, tag: string): Child {
+  // child_process only for the calls that run a command (an Endpoint provider never does).
+  const { spawn } = require('node:child_process') as typeof import('node:child_process');
+  try {
+    return spawn(spec.file, spec.args, {
+      env: { ...spec.env, [TAG]: tag },
+      cwd: spec.cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+      windowsHide: true,
+    }) as Child;
+  } catch (e) {
+    throw providerError(`cannot start '${spec.file}': ${(e as Error).message}`, { program: spec.file });
+  }
+}
+
+/** A program's output as bytes: stdout up to its cap (beyond it, `overflow` is called), stderr's head. */
+class Output {
+  private readonly out: Buffer[] = [];
+  private readonly err: Buffer[] = [];
+  private outBytes = 0;
+  private errBytes = 0;
+  stderrTruncated = false;
+
+  constructor(child: Child, spec: ProcessSpec, overflow: () => void) {
+    child.stdout.on('data', (c: Buffer) => {
+      this.outBytes += c.length;
+      if (this.outBytes > spec.maxStdoutBytes) return overflow();
+      this.out.push(c);
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      const room = spec.maxStderrBytes - this.errBytes;
+      const kept = room <= 0 ? c.subarray(0, 0) : c.length > room ? c.subarray(0, room) : c;
+      if (kept.length < c.length) this.stderrTruncated = true;
+      if (kept.length) this.err.push(kept);
+      this.errBytes += kept.length;
+    });
+  }
+
+  stdout(): string {
+    return Buffer.concat(this.out).toString('utf8');
+  }
+
+  stderr(): string {
+    return Buffer.concat(this.err).toString('utf8');
+  }
+}
+
+function startFailure(spec: ProcessSpec, e: NodeJS.ErrnoException): OmniError {
+  const why = e.code === 'ENOENT' ? 'not found (is it installed and on PATH?)' : e.code === 'EACCES' ? 'not executable' : e.message;
+  return providerError(`cannot run '${spec.file}': ${why}`, { program: spec.file });
+}
+
 export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
   const started = Date.now();
   const tag = randomUUID();
   return new Promise((resolve, reject) => {
-    let child: ChildProcess & { stdout: NodeJS.ReadableStream & { destroy(): void }; stderr: NodeJS.ReadableStream & { destroy(): void } };
+    let child: Child;
     try {
-      child = spawn(spec.file, spec.args, {
-        env: { ...spec.env, [TAG]: tag },
-        cwd: spec.cwd,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        detached: true,
-        windowsHide: true,
-      });
+      child = start(spec, tag);
     } catch (e) {
-      reject(providerError(`cannot start '${spec.file}': ${(e as Error).message}`, { program: spec.file }));
+      reject(e);
       return;
     }
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let outBytes = 0;
-    let errBytes = 0;
-    let stderrTruncated = false;
     let failure: OmniError | undefined;
     let settled = false;
     let killTimer: NodeJS.Timeout | undefined;
-
+    const finish = (f: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (killTimer) clearTimeout(killTimer);
+      f();
+    };
     /** Ends the run: every process of it gone (terminate), then the call fails with `why`. */
     const stop = (why: OmniError) => {
       if (failure) return;
@@ -133,60 +184,22 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
         child.stdout.destroy();
         child.stderr.destroy();
         finish(() => {
-          why.details['stderr'] = Buffer.concat(err).toString('utf8');
+          why.details['stderr'] = output.stderr();
           reject(why);
         });
       });
     };
-
     const timer = setTimeout(() => {
       stop(new OmniError('TimeoutError', `'${spec.file}' did not finish within ${Math.round(spec.timeoutMs / 100) / 10} s and was killed`, { program: spec.file, timeout_seconds: spec.timeoutMs / 1000 }));
     }, spec.timeoutMs);
-
-    child.stdout.on('data', (c: Buffer) => {
-      outBytes += c.length;
-      if (outBytes > spec.maxStdoutBytes) {
-        stop(providerError(`'${spec.file}' wrote more than ${spec.maxStdoutBytes} bytes of output and was stopped`, { program: spec.file, max_output_bytes: spec.maxStdoutBytes }));
-        return;
-      }
-      out.push(c);
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      const room = spec.maxStderrBytes - errBytes;
-      if (room <= 0) {
-        stderrTruncated = true;
-        return;
-      }
-      const kept = c.length > room ? c.subarray(0, room) : c;
-      if (kept.length < c.length) stderrTruncated = true;
-      err.push(kept);
-      errBytes += kept.length;
-    });
-
-    const finish = (f: () => void) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      if (killTimer) clearTimeout(killTimer);
-      f();
-    };
-    child.on('error', (e: NodeJS.ErrnoException) => {
-      const why = e.code === 'ENOENT' ? 'not found (is it installed and on PATH?)' : e.code === 'EACCES' ? 'not executable' : e.message;
-      finish(() => reject(providerError(`cannot run '${spec.file}': ${why}`, { program: spec.file })));
-    });
+    const output = new Output(child, spec, () =>
+      stop(providerError(`'${spec.file}' wrote more than ${spec.maxStdoutBytes} bytes of output and was stopped`, { program: spec.file, max_output_bytes: spec.maxStdoutBytes })),
+    );
+    child.on('error', (e: NodeJS.ErrnoException) => finish(() => reject(startFailure(spec, e))));
     child.on('close', (code, signal) => {
       // A stopped run settles in stop(), after its processes are gone.
       if (failure) return;
-      finish(() => {
-        resolve({
-          exitCode: code,
-          signal,
-          stdout: Buffer.concat(out).toString('utf8'),
-          stderr: Buffer.concat(err).toString('utf8'),
-          stderrTruncated,
-          ms: Date.now() - started,
-        });
-      });
+      finish(() => resolve({ exitCode: code, signal, stdout: output.stdout(), stderr: output.stderr(), stderrTruncated: output.stderrTruncated, ms: Date.now() - started }));
     });
   });
 }

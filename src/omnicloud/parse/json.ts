@@ -19,7 +19,24 @@ export interface JsonRule {
   lines: boolean;
   /** A pointer to an array in the document: fields apply to each item; the result is an array. */
   items?: string;
+  /** A document with a non-empty value at this pointer reports an error in-band (Docker's progress streams). */
+  errorPointer?: string;
   fields?: Array<[string, JsonField]>;
+}
+
+/** A failure the output itself reports (error_pointer); the engine classifies it by the error rules. */
+export class ReportedError extends Error {
+  constructor(readonly reported: string) {
+    super(`the output reports an error: ${reported}`);
+  }
+}
+
+function checkReported(docs: readonly unknown[], pointer: string): void {
+  for (const d of docs) {
+    const v = resolvePointer(d, pointer);
+    if (v === undefined || v === null || v === '' || v === false) continue;
+    throw new ReportedError(typeof v === 'string' ? v : JSON.stringify(v));
+  }
 }
 
 export function isPointer(p: string): boolean {
@@ -85,6 +102,7 @@ export function applyJsonRule(rule: JsonRule, text: string): unknown {
     if (text.trim() === '') throw providerError('the output is empty, expected JSON');
     doc = parseDoc(text, 'the output');
   }
+  if (rule.errorPointer !== undefined) checkReported(rule.lines ? (doc as unknown[]) : [doc], rule.errorPointer);
   if (rule.items !== undefined) {
     const items = resolvePointer(doc, rule.items);
     if (!Array.isArray(items)) throw providerError(`no array at JSON pointer '${rule.items}' in the output`, { pointer: rule.items });

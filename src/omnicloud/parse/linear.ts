@@ -23,43 +23,63 @@ export interface Match {
 }
 
 export class LinearRegex {
+  private compiled: { re: RE2JSType; groups: number; names: Readonly<Record<string, number>> } | undefined;
+
   private constructor(
     readonly source: string,
     readonly flags: string,
-    private readonly re: RE2JSType,
-    readonly groups: number,
-    private readonly names: Readonly<Record<string, number>>,
   ) {}
 
-  /** Compiles `source` with flags from `ims`; throws SyntaxError naming the pattern and why. */
+  /** Compiles `source` with flags from `ims` now; throws SyntaxError naming the pattern and why. */
   static compile(source: string, flags = ''): LinearRegex {
+    const r = new LinearRegex(source, flags);
+    r.program();
+    return r;
+  }
+
+  /**
+   * A pattern already known to compile (it did when its provider file was verified, see
+   * provider/load-cache.ts), compiled on first use: a call pays only for the patterns it matches.
+   */
+  static deferred(source: string, flags = ''): LinearRegex {
+    return new LinearRegex(source, flags);
+  }
+
+  private program(): { re: RE2JSType; groups: number; names: Readonly<Record<string, number>> } {
+    if (this.compiled) return this.compiled;
     const R = re2();
     let f = 0;
-    if (flags.includes('i')) f |= R.CASE_INSENSITIVE;
-    if (flags.includes('m')) f |= R.MULTILINE;
-    if (flags.includes('s')) f |= R.DOTALL;
+    if (this.flags.includes('i')) f |= R.CASE_INSENSITIVE;
+    if (this.flags.includes('m')) f |= R.MULTILINE;
+    if (this.flags.includes('s')) f |= R.DOTALL;
     let re: RE2JSType;
     try {
-      re = R.compile(source, f);
+      re = R.compile(this.source, f);
     } catch (e) {
       const why = (e as Error).message.replace(/^error parsing regexp: /, '');
-      throw new SyntaxError(`the pattern /${source}/ cannot be used: the linear-time regex engine (RE2 syntax) refuses it: ${why}`);
+      throw new SyntaxError(`the pattern /${this.source}/ cannot be used: the linear-time regex engine (RE2 syntax) refuses it: ${why}`);
     }
-    return new LinearRegex(source, flags, re, re.groupCount(), { ...(re.namedGroups() as Record<string, number>) });
+    return (this.compiled = { re, groups: re.groupCount(), names: { ...(re.namedGroups() as Record<string, number>) } });
+  }
+
+  /** The number of capture groups. */
+  get groups(): number {
+    return this.program().groups;
   }
 
   exec(text: string, from = 0): Match | null {
-    const m = this.re.matcher(text);
+    const p = this.program();
+    const m = p.re.matcher(text);
     if (!m.find(from)) return null;
     const groups: Array<string | undefined> = [];
-    for (let g = 0; g <= this.groups; g++) groups.push(m.group(g) ?? undefined);
+    for (let g = 0; g <= p.groups; g++) groups.push(m.group(g) ?? undefined);
     const named: Record<string, string | undefined> = {};
-    for (const [name, g] of Object.entries(this.names)) named[name] = groups[g];
+    for (const [name, g] of Object.entries(p.names)) named[name] = groups[g];
     return { index: m.start(), end: m.end(), groups, named };
   }
 
   test(text: string): boolean {
-    return this.re.matcher(text).find();
+    return this.program().re.matcher(text).find();
   }
 
   /** `text` cut at every match (an empty match cuts nothing, as String.prototype.split does). */

@@ -28,8 +28,8 @@ export interface CompiledRegex {
   /** Declared parameters that occur as `{name}` in the source; empty for a fixed regex. */
   params: string[];
   fixed?: LinearRegex;
-  /** Capture groups; substituted values are escaped, so they add none. */
-  groups: number;
+  /** Capture groups (substituted values are escaped, so they add none); known when checked at load. */
+  groups?: number;
 }
 
 export function splitInlineFlags(source: string, flags: string | undefined): { source: string; flags: string } {
@@ -48,12 +48,16 @@ function escapeRegex(s: string): string {
   return s.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&').replace(/-/g, '\\x2d');
 }
 
-/** Compiles (or, with parameters in it, checks) a regex; throws SyntaxError with the reason. */
-export function compileRegex(spec: RegexSpec, declared: ReadonlySet<string>): CompiledRegex {
+/**
+ * Compiles (or, with parameters in it, checks) a regex; throws SyntaxError with the reason.
+ * `checked`: the regex is known to compile (its file was verified): it is compiled on first use.
+ */
+export function compileRegex(spec: RegexSpec, declared: ReadonlySet<string>, checked = false): CompiledRegex {
   const { source, flags } = splitInlineFlags(spec.regex, spec.flags);
   const params = parseTemplate(source)
     .filter((s) => s.kind === 'param' && declared.has(s.name))
     .map((s) => (s as { name: string }).name);
+  if (checked) return params.length ? { source, flags, params } : { source, flags, params, fixed: LinearRegex.deferred(source, flags) };
   const probeSource = params.length ? substitute(source, declared, () => 'x') : source;
   const probe = LinearRegex.compile(probeSource, flags);
   const groups = probe.groups;

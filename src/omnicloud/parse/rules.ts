@@ -65,8 +65,9 @@ function regexes(scope: Scope, where: string): Regexes {
 
 /** One pattern over a text: its (transformed) capture, or not found. */
 function applyPattern(text: string, name: string, p: CompiledPattern, re: Regexes): Match {
-  const m = re(p.regex).exec(text);
-  const group = p.group ?? (p.regex.groups > 0 ? 1 : 0);
+  const regex = re(p.regex);
+  const m = regex.exec(text);
+  const group = p.group ?? (regex.groups > 0 ? 1 : 0);
   const captured = m ? (typeof group === 'string' ? m.named[group] : m.groups[group]) : undefined;
   if (p.transform === 'boolean' && (group === 0 || captured === undefined)) {
     // Without a capture to read, a boolean says whether the pattern matched.

@@ -5,7 +5,9 @@
 import { providerError, truncateText } from '../errors';
 
 export const TRANSFORMS = ['string', 'boolean', 'number', 'json'] as const;
-export type Transform = (typeof TRANSFORMS)[number];
+/** JSON fields also take `keys`: an object's keys, sorted (e.g. the disks of a settings document). */
+export const JSON_TRANSFORMS = [...TRANSFORMS, 'keys'] as const;
+export type Transform = (typeof JSON_TRANSFORMS)[number];
 
 const TRUE = /^(true|yes|y|on|1)$/i;
 const FALSE = /^(false|no|n|off|0|)$/i;
@@ -62,5 +64,9 @@ export function transformValue(t: Transform | undefined, v: unknown, field: stri
   if (t === 'string') return typeof v === 'string' ? v : v !== null && typeof v === 'object' ? JSON.stringify(v) : String(v);
   if (t === 'boolean') return typeof v === 'boolean' ? v : textToBoolean(String(v), field);
   if (t === 'number') return typeof v === 'number' ? v : textToNumber(String(v), field);
+  if (t === 'keys') {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw providerError(`field '${field}': expected an object to take the keys of, got ${truncateText(JSON.stringify(v), 60)}`, { field });
+    return Object.keys(v).sort();
+  }
   return typeof v === 'string' ? textToJson(v, field) : v;
 }

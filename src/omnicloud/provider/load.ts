@@ -8,9 +8,8 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import validRange from 'semver/ranges/valid';
 import { parseJson } from '../../runtime/json';
-import { compileErrorRule } from '../classify';
+import { compileErrorRule, type CompiledErrorRule } from '../classify';
 import { ProviderLoadError } from '../errors';
 import type { JsonField } from '../parse/json';
 import { LinearRegex } from '../parse/linear';
@@ -19,17 +18,29 @@ import type { CompiledPattern, CompiledRules, Fields } from '../parse/rules';
 import { statusMapping } from '../status';
 import { commandPlaceholders, compileCommand, type ShellAnalyser } from '../template/command';
 import { CachedAnalyser } from '../template/analysis-cache';
-import { compileEndpoint, endpointPlaceholders } from '../template/endpoint';
+import { bodyArgvs, compileEndpoint, endpointPlaceholders, type CompiledEndpoint, type EndpointSpec } from '../template/endpoint';
+import { analyseCall } from '../template/code-positions';
 import { parseTemplate } from '../template/placeholders';
-import { TemplateSyntaxError } from '../template/shell';
+import { problemText, TemplateSyntaxError } from '../template/shell';
 import { methodMapProblems } from '../bridge/methods';
 import { providerProblems } from './issues';
 import { isSecretName } from '../secrets';
 import type { CompiledAction, CompiledStep, CompiledTarget, Phase, Provider } from './model';
-import { HTTP_METHODS, Provider as ProviderSchema, type Action, type ParseRules, type Pattern, type ProviderFile, type Step } from './schema';
+import { HTTP_METHODS } from './model';
+import type { Action, ErrorRule, ParseRules, Pattern, ProviderFile, Step } from './schema';
+import { LazyActions } from './lazy-actions';
+
+/** The zod schema of provider files, built only by the loads that check a file (see compileProvider). */
+function schema(): typeof import('./schema') {
+  return require('./schema') as typeof import('./schema');
+}
 
 class Problems {
-  constructor(readonly analyser: ShellAnalyser) {}
+  /** `checked`: the file passed every check before (a verified cache): compile, do not check again. */
+  constructor(
+    readonly analyser: ShellAnalyser,
+    readonly checked = false,
+  ) {}
   readonly list: string[] = [];
   readonly warnings: string[] = [];
   add(where: string, what: string): void {
@@ -48,14 +59,14 @@ class Problems {
 }
 
 function compilePattern(p: Pattern & { match_value?: string }, declared: ReadonlySet<string>, where: string, pr: Problems): CompiledPattern | undefined {
-  const regex = pr.try(`${where}.regex`, () => compileRegex({ regex: p.regex, ...(p.flags !== undefined ? { flags: p.flags } : {}) }, declared));
+  const regex = pr.try(`${where}.regex`, () => compileRegex({ regex: p.regex, ...(p.flags !== undefined ? { flags: p.flags } : {}) }, declared, pr.checked));
   if (!regex) return undefined;
   const out: CompiledPattern = { regex, optional: p.optional === true };
   if (p.group !== undefined) out.group = p.group;
   if (p.transform !== undefined) out.transform = p.transform;
   if (p.default !== undefined) out.default = p.default;
   if (p.match_value !== undefined) out.matchValue = p.match_value;
-  if (regex.fixed) {
+  if (regex.fixed && regex.groups !== undefined) {
     const groups = regex.groups;
     if (typeof p.group === 'number' && p.group > groups) pr.add(`${where}.group`, `is ${p.group} but the regex has ${groups} capture group(s)`);
     // With several groups the default (group 1) is a guess: the seed's `Disk-(\d+)-Size` beside a
@@ -82,7 +93,7 @@ function compileRules(r: ParseRules, declared: ReadonlySet<string>, where: strin
     case 'object':
       return { type: 'object', patterns: compileFields(r.patterns, declared, `${where}.patterns`, pr) };
     case 'array': {
-      const separator = pr.try(`${where}.separator`, () => compileRegex({ regex: r.separator ?? '\\n' }, declared));
+      const separator = pr.try(`${where}.separator`, () => compileRegex({ regex: r.separator ?? '\\n' }, declared, pr.checked));
       if (!separator) return undefined;
       return { type: 'array', separator, patterns: compileFields(r.patterns, declared, `${where}.patterns`, pr), headerLines: r.header_lines ?? 0, footerLines: r.footer_lines ?? 0 };
     }
@@ -109,6 +120,7 @@ function compileRules(r: ParseRules, declared: ReadonlySet<string>, where: strin
     case 'json': {
       const out: CompiledRules = { type: 'json', lines: r.lines === true };
       if (r.items !== undefined) out.items = r.items;
+      if (r.error_pointer !== undefined) out.errorPointer = r.error_pointer;
       if (r.fields) {
         out.fields = Object.entries(r.fields).map(([name, f]): [string, JsonField] => {
           if (typeof f === 'string') return [name, { pointer: f, optional: false }];
@@ -125,7 +137,7 @@ function compileRules(r: ParseRules, declared: ReadonlySet<string>, where: strin
   }
 }
 
-type RawStep = Step | (Action & { name?: string; on_failure?: 'abort' | 'continue'; always?: boolean });
+type RawStep = Step | (Action & { name?: string; on_failure?: 'abort' | 'continue'; always?: boolean; rollback?: boolean });
 
 function compileTarget(s: RawStep, where: string, pr: Problems): CompiledTarget | undefined {
   if ((s.target === undefined) === (s.command === undefined)) {
@@ -145,14 +157,25 @@ function compileTarget(s: RawStep, where: string, pr: Problems): CompiledTarget 
   }
   const ep = t.Endpoint as NonNullable<typeof t.Endpoint>;
   const method = typeof ep.method === 'string' ? HTTP_METHODS[ep.method] : ep.method.Custom.toUpperCase();
-  const spec = { url: ep.url, method, ...(ep.headers ? { headers: ep.headers } : {}), ...(ep.body !== undefined ? { body: ep.body } : {}), ...(ep.unix_socket ? { unix_socket: ep.unix_socket } : {}) };
-  const endpoint = pr.try(`${where}.target.Endpoint`, () => compileEndpoint(spec as Parameters<typeof compileEndpoint>[0]));
+  const { url, headers, body, body_file, max_body_bytes, body_archive, response_archive_member, unix_socket } = ep;
+  const spec = { url, method, headers, body, body_file, max_body_bytes, body_archive, response_archive_member, unix_socket };
+  const endpoint = pr.try(`${where}.target.Endpoint`, () => compileEndpoint(spec as EndpointSpec));
   if (!endpoint) return undefined;
+  if (!pr.checked) checkBodyArgvs(endpoint, `${where}.target.Endpoint.body`, pr);
   const out: CompiledTarget = { kind: 'endpoint', endpoint, acceptStatus: ep.accept_status ?? [] };
   if (ep.verify_ssl !== undefined) out.verifySsl = ep.verify_ssl;
   if (ep.connect_timeout_seconds !== undefined) out.connectTimeoutS = ep.connect_timeout_seconds;
   if (ep.read_timeout_seconds !== undefined) out.readTimeoutS = ep.read_timeout_seconds;
   return out;
+}
+
+/** Arrays in a JSON body that are argv (`"Cmd": ["sh", "-c", …]`): the same code positions as a command's. */
+function checkBodyArgvs(endpoint: CompiledEndpoint, where: string, pr: Problems): void {
+  for (const words of bodyArgvs(endpoint)) {
+    const r = analyseCall(words, false);
+    const problems = [...r.problems, ...r.nested.flatMap((n) => pr.analyser.script(n.code, n.lang, n.positional))];
+    if (problems.length) pr.add(where, problems.map(problemText).join('; '));
+  }
 }
 
 interface StepContext {
@@ -197,7 +220,9 @@ function compileStep(s: RawStep, ctx: StepContext, pr: Problems): CompiledStep |
   if (cwd) checkPlaceholders(cwd.filter((x) => x.kind === 'param').map((x) => (x as { name: string }).name), declared, ctx, `${ctx.where}.cwd`, pr);
   const step = s as Step;
   if (step.always && ctx.phase !== 'post_exec') pr.add(`${ctx.where}.always`, 'only post_exec steps can run always');
-  const errorRules = (s.error_rules ?? []).map(compileErrorRule);
+  if (step.rollback && ctx.phase !== 'post_exec') pr.add(`${ctx.where}.rollback`, 'only post_exec steps can be a rollback');
+  if (step.rollback && step.always) pr.add(`${ctx.where}.rollback`, 'a rollback runs only after a failure: it cannot be always too');
+  const errorRules = compileErrorRules(s.error_rules, `${ctx.where}.error_rules`, pr);
   if (!target) return undefined;
   const out: CompiledStep = {
     name: ctx.name,
@@ -211,11 +236,21 @@ function compileStep(s: RawStep, ctx: StepContext, pr: Problems): CompiledStep |
     errorRules,
     onFailure: step.on_failure ?? (ctx.phase === 'pre_delete' ? 'continue' : 'abort'),
     always: step.always === true,
+    rollback: step.rollback === true,
   };
   if (rules) out.rules = rules;
   if (s.timeout_seconds !== undefined) out.timeoutS = s.timeout_seconds;
   if (cwd) out.cwd = cwd;
   if (s.expect) out.expect = s.expect;
+  return out;
+}
+
+function compileErrorRules(rules: readonly ErrorRule[] | undefined, where: string, pr: Problems): CompiledErrorRule[] {
+  const out: CompiledErrorRule[] = [];
+  (rules ?? []).forEach((r, i) => {
+    const c = pr.try(`${where}[${i}].pattern`, () => compileErrorRule(r, pr.checked));
+    if (c) out.push(c);
+  });
   return out;
 }
 
@@ -226,7 +261,7 @@ function compilePatterns(p: Record<string, string> | undefined, where: string, p
     // flag is added: ^ and $ must anchor the whole value, not a line of it.
     const re = pr.try(`${where}.${k}`, () => {
       const { source, flags } = splitInlineFlags(src, '');
-      return LinearRegex.compile(source, flags);
+      return pr.checked ? LinearRegex.deferred(source, flags) : LinearRegex.compile(source, flags);
     });
     if (re) out.set(k, re);
   }
@@ -271,11 +306,17 @@ function compileAction(name: string, a: Action, pr: Problems, providerOverridabl
   for (const k of patterns.keys()) if (!params.includes(k)) pr.add(`${where}.param_patterns.${k}`, `'${k}' is not declared in params`);
   for (const k of a.secret_params ?? []) if (!params.includes(k)) pr.add(`${where}.secret_params`, `'${k}' is not declared in params`);
   const overridable = new Set([...(providerOverridable ?? []), ...(a.overridable ?? [])]);
+  for (const st of steps) {
+    const up = st.target.kind === 'endpoint' ? st.target.endpoint.upload : undefined;
+    // A manifest must never choose which local file is uploaded.
+    if (up?.kind === 'file' && overridable.has(up.param)) pr.add(`${st.path}.target.Endpoint.body_file`, `{${up.param}} names the file to upload, so it cannot be overridable`);
+  }
   for (const k of a.overridable ?? []) if (isSecretName(k, new Set(a.secret_params ?? []))) pr.add(`${where}.overridable`, `'${k}' is a secret: a manifest can never set it`);
   if (!ok || !main) return undefined;
   const out: CompiledAction = {
     name,
     params,
+    used: new Set(steps.flatMap((st) => st.params)),
     defaults: a.default_settings ?? {},
     secretParams: new Set(a.secret_params ?? []),
     paramPatterns: patterns,
@@ -292,11 +333,19 @@ export interface LoadOptions {
   cacheDir?: string;
 }
 
+/**
+ * Compiles a provider file. The first load of a file's content checks everything — the schema,
+ * every template, regex and reference — and, when nothing is wrong, records in the cache that the
+ * file is verified. Later loads of the same content (the same engine too, see analysis-cache.ts)
+ * skip those checks and compile an action only when it is first used, its regexes only when
+ * first matched: a call pays for the action it runs, not for the whole file.
+ */
 export function compileProvider(raw: unknown, file: string, digest: string, opts: LoadOptions = {}): Provider {
-  const parsed = ProviderSchema.safeParse(raw);
+  const analyser = CachedAnalyser.forFile(opts.cacheDir, digest);
+  if (analyser.verified) return verifiedProvider(raw as ProviderFile, file, digest, analyser, analyser.verified.warnings);
+  const parsed = schema().Provider.safeParse(raw);
   if (!parsed.success) throw new ProviderLoadError(file, providerProblems(parsed.error.issues, raw));
   const p: ProviderFile = parsed.data;
-  const analyser = CachedAnalyser.forFile(opts.cacheDir, digest);
   const pr = new Problems(analyser);
   const actions = new Map<string, CompiledAction>();
   for (const [name, a] of Object.entries(p.actions)) {
@@ -308,12 +357,39 @@ export function compileProvider(raw: unknown, file: string, digest: string, opts
     pr.add(`bosh.method_map.${e.method}`, e.kind === 'method' ? `'${e.method}' is not a BOSH CPI method` : `action '${e.action}' is not defined`);
   }
   for (const k of p.overridable ?? []) if (isSecretName(k, new Set(p.secret_params ?? []))) pr.add('overridable', `'${k}' is a secret: a manifest can never set it`);
-  const versions = Object.entries(p.validation?.version_requirements ?? {});
-  for (const [cmd, range] of versions) if (validRange(range) === null) pr.add(`validation.version_requirements.${cmd}`, 'is not a valid semver range');
-  const paramPatterns = compilePatterns(p.param_patterns, 'param_patterns', pr);
+  for (const [k, d] of Object.entries(p.derived_params ?? {})) {
+    if (p.derived_params?.[d.from]) pr.add(`derived_params.${k}.from`, `'${d.from}' is derived itself: derive from a parameter that is set`);
+    const settable = [...(p.overridable ?? []), ...Object.values(p.actions).flatMap((a) => a.overridable ?? [])];
+    if (settable.includes(k)) pr.add(`derived_params.${k}`, `'${k}' is computed from '${d.from}', so it cannot be overridable (make '${d.from}' overridable)`);
+  }
+  const validRange = require('semver/ranges/valid') as typeof import('semver/ranges/valid');
+  for (const [cmd, range] of Object.entries(p.validation?.version_requirements ?? {})) if (validRange(range) === null) pr.add(`validation.version_requirements.${cmd}`, 'is not a valid semver range');
+  const provider = assemble(p, file, digest, actions, pr);
+  if (pr.list.length) {
+    analyser.save();
+    throw new ProviderLoadError(file, pr.list);
+  }
+  analyser.markVerified(pr.warnings);
   analyser.save();
-  if (pr.list.length) throw new ProviderLoadError(file, pr.list);
+  return provider;
+}
 
+/** A file verified before: actions compile on first use (a problem then is one the cache missed). */
+function verifiedProvider(p: ProviderFile, file: string, digest: string, analyser: CachedAnalyser, warnings: readonly string[]): Provider {
+  const pr = new Problems(analyser, true);
+  const actions = new LazyActions(p.actions, (name, a) => {
+    const c = compileAction(name, a, pr, p.overridable);
+    analyser.save();
+    if (!c || pr.list.length) throw new ProviderLoadError(file, pr.list.length ? pr.list : [`actions.${name}: does not compile`]);
+    return c;
+  });
+  const provider = assemble(p, file, digest, actions, pr);
+  if (pr.list.length) throw new ProviderLoadError(file, pr.list);
+  provider.warnings = warnings;
+  return provider;
+}
+
+function assemble(p: ProviderFile, file: string, digest: string, actions: ReadonlyMap<string, CompiledAction>, pr: Problems): Provider {
   const provider: Provider = {
     name: p.name,
     type: p.type,
@@ -321,13 +397,14 @@ export function compileProvider(raw: unknown, file: string, digest: string, opts
     digest,
     defaults: p.default_settings ?? {},
     actions,
-    validation: { requiredCommands: p.validation?.required_commands ?? [], versionRequirements: versions },
-    errorRules: (p.error_rules ?? []).map(compileErrorRule),
+    validation: { requiredCommands: p.validation?.required_commands ?? [], versionRequirements: Object.entries(p.validation?.version_requirements ?? {}) },
+    errorRules: compileErrorRules(p.error_rules, 'error_rules', pr),
     secretParams: new Set(p.secret_params ?? []),
-    paramPatterns,
+    paramPatterns: compilePatterns(p.param_patterns, 'param_patterns', pr),
     env: p.env ?? {},
     passEnv: p.pass_env ?? [],
-    methodMap,
+    methodMap: p.bosh?.method_map ?? {},
+    derived: Object.entries(p.derived_params ?? {}),
     warnings: pr.warnings,
   };
   const status = statusMapping(p.status_map, p.status_fields);

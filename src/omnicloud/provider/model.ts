@@ -8,6 +8,8 @@ import type { CompiledEndpoint } from '../template/endpoint';
 import type { Segment } from '../template/placeholders';
 import type { MethodMapEntry, PROVIDER_TYPES } from './schema';
 
+export const HTTP_METHODS = { Get: 'GET', Post: 'POST', Put: 'PUT', Patch: 'PATCH', Delete: 'DELETE', Option: 'OPTIONS' } as const;
+
 export type CompiledTarget =
   | { kind: 'command'; command: CompiledCommand }
   | {
@@ -40,11 +42,15 @@ export interface CompiledStep {
   expect?: Readonly<Record<string, unknown>>;
   onFailure: 'abort' | 'continue';
   always: boolean;
+  /** Runs only after a failure (post_exec). */
+  rollback: boolean;
 }
 
 export interface CompiledAction {
   name: string;
   params: readonly string[];
+  /** Every parameter its steps declare: the only ones whose values reach a template. */
+  used: ReadonlySet<string>;
   defaults: Readonly<Record<string, unknown>>;
   secretParams: ReadonlySet<string>;
   paramPatterns: ReadonlyMap<string, LinearRegex>;
@@ -79,6 +85,8 @@ export interface Provider {
   timeoutS?: number;
   verifySsl?: boolean;
   methodMap: Readonly<Record<string, MethodMapEntry>>;
+  /** derived_params: computed after the layers are merged, over every other value. */
+  derived: ReadonlyArray<[string, { from: string; multiply: number }]>;
   /** Load-time remarks that do not stop the provider from loading. */
   warnings: readonly string[];
 }

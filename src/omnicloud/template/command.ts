@@ -16,7 +16,7 @@ import { parseTemplate, type Segment } from './placeholders';
 import type { Problem, ShellLang } from './programs';
 import { plainWords, problemText, TemplateSyntaxError, type CompiledCommand, type Quote, type WordPart } from './shell';
 import { validationError } from '../errors';
-import { requireValue, toText, type Scope } from './values';
+import { requireValue, spliceable, toText, type Scope } from './values';
 
 /** What the parser chunk offers; the provider loader wraps it with a cache. */
 export interface ShellAnalyser {
@@ -76,7 +76,7 @@ function renderScript(parts: readonly WordPart[], scope: Scope, where: string): 
     const v = requireValue(scope, p.name, where);
     let base = vars.get(p.name);
     if (!base) vars.set(p.name, (base = `OMNI_P${vars.size}`));
-    if (p.list && Array.isArray(v)) {
+    if (p.list && spliceable(scope, p.name, v, where)) {
       script += v.map((x, i) => ((env[`${base}_${i}`] = toText(x, p.name, where)), reference(`${base}_${i}`, 'bare'))).join(' ');
       continue;
     }
@@ -105,7 +105,7 @@ export function renderCommand(c: CompiledCommand, scope: Scope, where: string): 
     const only = w.length === 1 ? w[0] : undefined;
     if (only && only.kind === 'param') {
       const v = requireValue(scope, only.name, where);
-      if (Array.isArray(v)) {
+      if (spliceable(scope, only.name, v, where)) {
         for (const x of v) argv.push(toText(x, only.name, where));
         continue;
       }

@@ -9,10 +9,18 @@
  *   outside one is inserted as a JSON value — percent-encoded for
  *   application/x-www-form-urlencoded, as is for text/*;
  * - body as a JSON value: string leaves are templates; a leaf that is exactly one placeholder takes
- *   the value with its JSON type (an object stays an object).
+ *   the value with its JSON type (an object stays an object);
+ * - body_file: exactly one placeholder, a parameter holding the path of a file to upload
+ *   (exec/bodies.ts checks and opens it); body_archive: a tar of files whose names are literal and
+ *   whose contents are templates; response_archive_member: the response is a tar, read one file.
+ *
+ * Arrays of strings in a JSON body whose first word names a program (`"Cmd": ["sh", "-c", …]`)
+ * are argv: bodyArgvs hands them to the code-position analysis like any command template.
  */
 import { validationError } from '../errors';
+import { checkBodyPath, type ArchiveFile } from '../exec/bodies';
 import { parseTemplate, type Segment } from './placeholders';
+import type { ArgWord } from './programs';
 import { TemplateSyntaxError } from './shell';
 import { renderSegments, requireValue, toText, type Json, type Scope } from './values';
 
@@ -26,11 +34,16 @@ type BodyTemplate =
   | { kind: 'text'; segments: Segment[] }
   | { kind: 'json-value'; value: Json };
 
+export type UploadTemplate = { kind: 'file'; param: string; maxBytes: number } | { kind: 'archive'; files: Array<{ name: string; content: Segment[]; mode: number }> };
+
 export interface CompiledEndpoint {
   method: HttpMethod;
   url: Segment[];
   headers: Array<{ name: string; value: Segment[] }>;
   body?: BodyTemplate;
+  upload?: UploadTemplate;
+  /** The response is a tar archive; the text to parse is this file's content. */
+  archiveMember?: string;
   socket?: Segment[];
   contentType?: string;
 }
@@ -40,7 +53,44 @@ export interface EndpointSpec {
   method: HttpMethod;
   headers?: Record<string, string>;
   body?: string | Json;
+  body_file?: string;
+  max_body_bytes?: number;
+  body_archive?: ReadonlyArray<{ name: string; content: string; mode?: number }>;
+  response_archive_member?: string;
   unix_socket?: string;
+}
+
+/** What body_file may send at most unless the provider says (a stemcell image is a few GB at most). */
+export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 ** 3;
+
+/** A name inside an archive: literal, relative, no `.`/`..` segment (it must not climb out). */
+const ARCHIVE_NAME = /^[A-Za-z0-9_@+-][A-Za-z0-9_.@+-]*(\/[A-Za-z0-9_@+-][A-Za-z0-9_.@+-]*)*$/;
+
+function archiveName(name: string, what: string): string {
+  if (!ARCHIVE_NAME.test(name) || name.split('/').some((x) => x === '.' || x === '..')) {
+    throw new TemplateSyntaxError(`${what} '${name}' must be a literal relative path (letters, digits, _ . @ + -; no '.' or '..' segment, no placeholder)`);
+  }
+  return name;
+}
+
+function compileUpload(ep: EndpointSpec): UploadTemplate | undefined {
+  if (ep.body_file !== undefined) {
+    const segs = parseTemplate(ep.body_file);
+    const only = segs.length === 1 ? segs[0] : undefined;
+    if (!only || only.kind !== 'param' || only.name.includes('.')) throw new TemplateSyntaxError(`body_file must be exactly one placeholder naming a parameter that holds the file's path (e.g. "{image_path}"), got '${ep.body_file}'`);
+    return { kind: 'file', param: only.name, maxBytes: ep.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES };
+  }
+  if (ep.body_archive !== undefined) {
+    const names = new Set<string>();
+    const files = ep.body_archive.map((f) => {
+      const name = archiveName(f.name, 'body_archive name');
+      if (names.has(name)) throw new TemplateSyntaxError(`body_archive holds '${name}' twice`);
+      names.add(name);
+      return { name, content: parseTemplate(f.content), mode: f.mode ?? 0o600 };
+    });
+    return { kind: 'archive', files };
+  }
+  return undefined;
 }
 
 function headerValue(headers: Record<string, string> | undefined, name: string): string | undefined {
@@ -78,6 +128,14 @@ export function compileEndpoint(ep: EndpointSpec): CompiledEndpoint {
   const out: CompiledEndpoint = { method: ep.method, url: parseTemplate(ep.url), headers };
   const ct = headerValue(ep.headers, 'content-type');
   if (ep.unix_socket !== undefined) out.socket = parseTemplate(ep.unix_socket);
+  if ([ep.body, ep.body_file, ep.body_archive].filter((b) => b !== undefined).length > 1) throw new TemplateSyntaxError('holds more than one of body, body_file and body_archive');
+  if (ep.max_body_bytes !== undefined && ep.body_file === undefined) throw new TemplateSyntaxError('max_body_bytes is for body_file only');
+  const upload = compileUpload(ep);
+  if (upload) {
+    out.upload = upload;
+    if (!ct) out.contentType = upload.kind === 'archive' ? 'application/x-tar' : 'application/octet-stream';
+  }
+  if (ep.response_archive_member !== undefined) out.archiveMember = archiveName(ep.response_archive_member, 'response_archive_member');
   if (ep.body !== undefined) {
     if (typeof ep.body !== 'string') out.body = { kind: 'json-value', value: ep.body };
     else if (ct && /x-www-form-urlencoded/i.test(ct)) out.body = { kind: 'form', segments: parseTemplate(ep.body) };
@@ -106,7 +164,47 @@ export function endpointPlaceholders(c: CompiledEndpoint): string[] {
   if (c.socket) add(c.socket);
   if (c.body?.kind === 'json-value') walkJson(c.body.value, (s) => add(parseTemplate(s)));
   else if (c.body) add(c.body.segments);
+  if (c.upload?.kind === 'file') names.add(c.upload.param);
+  if (c.upload?.kind === 'archive') c.upload.files.forEach((f) => add(f.content));
   return [...names];
+}
+
+/** Private-use marks standing for placeholders while a JSON text body is parsed for its arrays. */
+const MARK = /\uE000(\d+)\uE001/g;
+
+/** The body as a JSON tree whose strings are templates (a text body parsed with marks for its placeholders). */
+function bodyTree(b: BodyTemplate | undefined): { tree: Json; names: readonly string[] } | undefined {
+  if (b?.kind === 'json-value') return { tree: b.value, names: [] };
+  if (b?.kind !== 'json-text') return undefined;
+  const names: string[] = [];
+  const text = b.segments.map((s) => (s.kind === 'text' ? s.text : ((names.push(s.name), s.inString ? `\uE000${names.length - 1}\uE001` : `"\uE000${names.length - 1}\uE001"`)))).join('');
+  return { tree: JSON.parse(text) as Json, names };
+}
+
+/** A JSON string of the body as an argv word: literal text, or the placeholders it holds. */
+function argWord(s: string, names: readonly string[]): ArgWord {
+  const values = [...s.matchAll(MARK)].map((m) => names[Number(m[1])] as string);
+  for (const seg of parseTemplate(s)) if (seg.kind === 'param') values.push(seg.name);
+  return { text: values.length ? null : s, values, splice: false };
+}
+
+/**
+ * The arrays of strings in a JSON body, as argv words (`"Cmd": ["sh", "-c", "…", "sh", "{name}"]`):
+ * the caller runs the table of programs that evaluate arguments as code over each, as over a
+ * command template. An array whose first word is no known program is harmless to analyse.
+ */
+export function bodyArgvs(c: CompiledEndpoint): ArgWord[][] {
+  const t = bodyTree(c.body);
+  if (!t) return [];
+  const out: ArgWord[][] = [];
+  const walk = (v: Json): void => {
+    if (Array.isArray(v)) {
+      if (v.length && v.every((x) => typeof x === 'string')) out.push((v as string[]).map((x) => argWord(x, t.names)));
+      else v.forEach(walk);
+    } else if (v && typeof v === 'object') Object.values(v).forEach(walk);
+  };
+  walk(t.tree);
+  return out;
 }
 
 function renderUrl(segs: readonly Segment[], scope: Scope, where: string): URL {
@@ -188,12 +286,21 @@ function renderBody(b: BodyTemplate, scope: Scope, where: string): string {
   }
 }
 
+export type RenderedUpload = { kind: 'file'; path: string; maxBytes: number } | { kind: 'archive'; files: ArchiveFile[] };
+
 export interface RenderedRequest {
   method: HttpMethod;
   url: URL;
   headers: Record<string, string>;
   body?: string;
+  upload?: RenderedUpload;
+  archiveMember?: string;
   socketPath?: string;
+}
+
+function renderUpload(u: UploadTemplate, scope: Scope, where: string): RenderedUpload {
+  if (u.kind === 'file') return { kind: 'file', path: checkBodyPath(requireValue(scope, u.param, where), u.param, where), maxBytes: u.maxBytes };
+  return { kind: 'archive', files: u.files.map((f) => ({ name: f.name, content: renderSegments(f.content, scope, where), mode: f.mode })) };
 }
 
 export function renderEndpoint(c: CompiledEndpoint, scope: Scope, where: string): RenderedRequest {
@@ -204,10 +311,10 @@ export function renderEndpoint(c: CompiledEndpoint, scope: Scope, where: string)
     headers[h.name] = v;
   }
   const req: RenderedRequest = { method: c.method, url: renderUrl(c.url, scope, where), headers };
-  if (c.body) {
-    req.body = renderBody(c.body, scope, where);
-    if (c.contentType) headers['Content-Type'] = c.contentType;
-  }
+  if (c.body) req.body = renderBody(c.body, scope, where);
+  if (c.upload) req.upload = renderUpload(c.upload, scope, where);
+  if ((c.body || c.upload) && c.contentType) headers['Content-Type'] = c.contentType;
+  if (c.archiveMember !== undefined) req.archiveMember = c.archiveMember;
   if (c.socket) {
     const p = renderSegments(c.socket, scope, where);
     if (!p.startsWith('/') || p.includes('\0')) throw validationError(`${where}: unix_socket must be an absolute path`);

@@ -15,6 +15,17 @@ export interface Scope {
   steps: Readonly<Record<string, unknown>>;
   /** The main target's parsed result (post_exec steps only). */
   result?: unknown;
+  /** Parameters whose value came from a manifest (cloud_properties): never spliced into several arguments. */
+  fromManifest?: ReadonlySet<string>;
+}
+
+/** A list value for a whole-word placeholder becomes several arguments, unless a manifest gave it. */
+export function spliceable(scope: Scope, name: string, v: unknown, where: string): v is unknown[] {
+  if (!Array.isArray(v)) return false;
+  if (scope.fromManifest?.has(name)) {
+    throw validationError(`${where}: {${name}} holds a list from the manifest: a manifest value is one argument, never several (lists that become several arguments only come from the operator, the provider or the bridge)`, { placeholder: name });
+  }
+  return true;
 }
 
 function walk(value: unknown, path: readonly string[]): unknown {
