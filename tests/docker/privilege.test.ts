@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { call, ok, writeConfig } from '../helpers/cpi';
 import { requireDocker, TEST_LABEL, testRunId } from '../helpers/docker';
-import { stemcellFiles } from '../helpers/lab';
+import { stemcellFiles, unmountAll } from '../helpers/lab';
 import { PrivateEngine } from '../helpers/private-engine';
 
 const WARNING = /this Docker host cannot start privileged containers \(.*unable to apply caps.*\): the VM runs unprivileged instead, with CAP_SYS_ADMIN/;
@@ -24,10 +24,10 @@ describe('privileged by default, on an engine that cannot start privileged conta
   let stemcell: string;
   let n = 10;
   const networks = () => ({ default: { type: 'manual', ip: `10.227.1.${n++}`, netmask: '255.255.255.0', gateway: '10.227.1.1', cloud_properties: { name: `priv-${runId}` } } });
-  /** Containers the engine created since `since` (unix seconds), by name. */
-  const createdSince = (since: number) =>
+  /** Containers the engine created for `agent` since `since` (unix seconds: one-second steps, so by agent too), by name. */
+  const createdSince = (since: number, agent: string) =>
     engine
-      .docker('events', '--since', String(since), '--until', String(Math.ceil(Date.now() / 1000) + 1), '--filter', 'type=container', '--filter', 'event=create', '--format', '{{.Actor.Attributes.name}}')
+      .docker('events', '--since', String(since), '--until', String(Math.ceil(Date.now() / 1000) + 1), '--filter', 'type=container', '--filter', 'event=create', '--filter', `label=bosh.cpi.agent-id=${agent}`, '--format', '{{.Actor.Attributes.name}}')
       .split('\n')
       .filter((x) => x.startsWith('c-'));
 
@@ -39,6 +39,7 @@ describe('privileged by default, on an engine that cannot start privileged conta
 
   afterAll(async () => {
     await engine.destroy();
+    unmountAll(dir); // what a failed test's VM left mounted
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -55,7 +56,7 @@ describe('privileged by default, on an engine that cannot start privileged conta
     const c = JSON.parse(engine.docker('inspect', cid))[0];
     expect([c.State.Running, c.HostConfig.Privileged]).toEqual([true, false]);
     // The refused attempt (another CID) was created, failed to start, and is gone.
-    expect(createdSince(since)).toHaveLength(2);
+    expect(createdSince(since, 'agent-1')).toHaveLength(2);
     expect(engine.docker('ps', '-aq', '--filter', 'label=bosh.cpi.managed=true').split('\n').filter(Boolean)).toHaveLength(1);
     await ok({ method: 'delete_vm', arguments: [cid] }, { args });
   });
@@ -65,7 +66,7 @@ describe('privileged by default, on an engine that cannot start privileged conta
     const r = await call({ method: 'create_vm', arguments: ['agent-2', stemcell, {}, networks(), [], {}] }, { args });
     expect(r.response.log).toMatch(WARNING);
     const [cid] = r.response.result as [string];
-    expect(createdSince(since)).toEqual([cid]);
+    expect(createdSince(since, 'agent-2')).toEqual([cid]);
     await ok({ method: 'delete_vm', arguments: [cid] }, { args });
   });
 
@@ -83,7 +84,7 @@ describe('privileged by default, on an engine that cannot start privileged conta
     expect(r.response.error).toBeNull();
     expect(r.response.log).not.toMatch(/privileged/);
     const [cid] = r.response.result as [string];
-    expect(createdSince(since)).toEqual([cid]);
+    expect(createdSince(since, 'agent-4')).toEqual([cid]);
     await ok({ method: 'delete_vm', arguments: [cid] }, { args: ['-configPath', quiet] });
   });
 });

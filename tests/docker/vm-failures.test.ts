@@ -102,7 +102,7 @@ describe('create_vm failures', () => {
 
   it.each([
     ['exits at once', '#!/bin/sh\necho "agent: cannot read /var/vcap/bosh/agent.json" >&2\nexit 3\n', /exited with code 3 right after it started \(runit start: \/usr\/sbin\/runsvdir-start\); its last output: agent: cannot read \/var\/vcap\/bosh\/agent\.json$/],
-    ['dies within the settle window', '#!/bin/sh\nsleep 0.1\necho "runsvdir: fatal" >&2\nexit 111\n', /exited with code 111 right after it started .*runsvdir: fatal$/],
+    ['dies within the settle window', '#!/bin/sh\nsleep 0.02\necho "runsvdir: fatal" >&2\nexit 111\n', /exited with code 111 right after it started .*runsvdir: fatal$/],
   ])('a stemcell whose init %s: VMCreationFailed with the exit code and its last output, nothing left', async (_what, script, message) => {
     const broken = await lab.stemcellWith({ init: 'runit', name: `broken-init-${_what.replace(/ /g, '-')}`, executables: { 'usr/sbin/runsvdir-start': script } });
     const e = await failCreate({}, { default: lab.manual(8, 80) }, broken);
