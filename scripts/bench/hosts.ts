@@ -1,5 +1,6 @@
 /**
- * Many hosts: 20 parallel create_vm spread over two engines, beside the same 20 on one of them.
+ * Many hosts: 20 parallel create_vm spread over two engines, beside the same 20 on one of them;
+ * and a disk's attach + detach on a remote engine, live (a helper on its host) beside recreate.
  * The engines are the two-engine tests' (tests/helpers/engine-pair.ts: own network namespaces,
  * mutual TLS, a Swarm manager and worker) and every VM joins one attachable overlay with a
  * static IP, as a deployment over AZs on several hosts would. Calls are routed by their
@@ -25,6 +26,8 @@ interface HostsCtx extends Ctx {
   stemcells: Map<HostEngine, string>;
   /** VMs of the last timed run, deleted (untimed) before the next one. */
   made: Array<{ engine: HostEngine; cid: string }>;
+  /** The attach cases' VM and disk per engine, made once, removed at teardown. */
+  disks: Map<HostEngine, { vm: string; disk: string }>;
   seq: number;
 }
 
@@ -39,7 +42,7 @@ function cpiOn(ctx: HostsCtx, e: HostEngine, method: string, args: unknown[]): P
 async function setup(): Promise<HostsCtx> {
   const lab = new Lab('bench-hosts', SUBNETS.benchHosts, { docker: { host: 'unix:///run/bosh-cpi-bench-no-engine.sock' }, stop_timeout_seconds: 10 });
   const pair = await EnginePair.start({ octet: lab.octet, hide: path.dirname(lab.configFile) });
-  const ctx: HostsCtx = { lab, pair, overlay: `bench-${lab.runId}`, stemcells: new Map(), made: [], seq: 0 };
+  const ctx: HostsCtx = { lab, pair, overlay: `bench-${lab.runId}`, stemcells: new Map(), made: [], disks: new Map(), seq: 0 };
   try {
     pair.overlay(ctx.overlay, `${lab.ip(0, 0)}/20`, lab.ip(0, 1), { [TEST_LABEL]: lab.runId });
     const sc = await stemcellFiles('runit');
@@ -59,6 +62,10 @@ async function teardown(c: Ctx): Promise<void> {
   const ctx = c as HostsCtx;
   try {
     await deleteMade(ctx);
+    for (const [e, { vm, disk }] of ctx.disks) {
+      await cpiOn(ctx, e, 'delete_vm', [vm]);
+      await cpiOn(ctx, e, 'delete_disk', [disk]);
+    }
     for (const [e, sc] of ctx.stemcells) await cpiOn(ctx, e, 'delete_stemcell', [sc]);
   } finally {
     await ctx.pair.destroy();
@@ -108,6 +115,37 @@ function parallelCreates(name: string, pick: (ctx: HostsCtx) => HostEngine[], fl
   };
 }
 
+const LIVE = 'attach_disk + detach_disk, remote engine, live (a helper on its host)';
+const RECREATE = 'attach_disk + detach_disk, remote engine without loop devices (recreate)';
+
+/** One VM and one directory disk on `e`, made once; each run attaches and detaches the disk. */
+function remoteAttach(name: string, pick: (ctx: HostsCtx) => HostEngine, floor?: string): Case {
+  const ok = async (ctx: HostsCtx, e: HostEngine, method: string, args: unknown[]) => {
+    const r = await cpiOn(ctx, e, method, args);
+    if (r.response.error) throw new Error(`${method} on ${e.label}: ${r.response.error.message}`);
+    return r.response.result;
+  };
+  return {
+    name,
+    ...(floor ? { floor } : {}),
+    before: async (c) => {
+      const ctx = c as HostsCtx;
+      const e = pick(ctx);
+      if (ctx.disks.has(e)) return;
+      const [vm] = (await ok(ctx, e, 'create_vm', ['bench-disk', ctx.stemcells.get(e), {}, { default: { type: 'dynamic', cloud_properties: {} } }, [], {}])) as [string];
+      ctx.disks.set(e, { vm, disk: (await ok(ctx, e, 'create_disk', [16, { backing: 'directory' }, vm])) as string });
+    },
+    run: async (c) => {
+      const ctx = c as HostsCtx;
+      const e = pick(ctx);
+      const { vm, disk } = ctx.disks.get(e) as { vm: string; disk: string };
+      await ok(ctx, e, 'attach_disk', [vm, disk]);
+      await ok(ctx, e, 'detach_disk', [vm, disk]);
+    },
+    ...(floor ? { target: (ms: number, medians: Map<string, number>) => ({ text: '< the recreate', met: ms < (medians.get(floor) ?? 0) }) } : {}),
+  };
+}
+
 export const hostsSection: Section = {
   key: 'hosts',
   title: `many hosts: ${VMS} parallel create_vm on one engine and on two (Swarm overlay, mutual TLS)`,
@@ -117,5 +155,7 @@ export const hostsSection: Section = {
   cases: [
     parallelCreates(ONE, (ctx) => [ctx.pair.manager]),
     parallelCreates(`${VMS} parallel create_vm, two engines`, (ctx) => ctx.pair.engines, ONE),
+    remoteAttach(RECREATE, (ctx) => ctx.pair.worker),
+    remoteAttach(LIVE, (ctx) => ctx.pair.manager, RECREATE),
   ],
 };

@@ -46,11 +46,11 @@ export class DockerBackend implements CpiBackend {
     let block: string | undefined;
     return [
       {
-        // Helper-mode disks are unmounted while the VM's image is still there to run the helper;
+        // Helper- and remote-mode disks are unmounted while the VM's image is still there to run the helper;
         // the CPI's own host mounts and a block VM's loop devices go once the container (and its
         // use of them) is gone.
         beforeDelete: async (vm: string, c: ContainerInspect) => {
-          if (c.Config.Labels?.[L.diskMode] === 'helper') await loadChunk('disks').releaseDisks(this.ctx, vm, c);
+          if (['helper', 'remote'].includes(c.Config.Labels?.[L.diskMode] ?? '')) await loadChunk('disks').releaseDisks(this.ctx, vm, c);
           block = c.Config.Labels?.[L.blockMinors];
         },
         afterDelete: async (_vm: string, dirs: Array<string | undefined>) => {
@@ -97,8 +97,8 @@ export class DockerBackend implements CpiBackend {
     return cloudPropertiesFor(resources, await this.ctx.engineInfo());
   }
 
-  createDisk(sizeMiB: number, cp: CloudProperties): Promise<string> {
-    return loadChunk('disks').createDisk(this.ctx, sizeMiB, cp);
+  createDisk(sizeMiB: number, cp: CloudProperties, vmCid: string | null): Promise<string> {
+    return loadChunk('disks').createDisk(this.ctx, sizeMiB, cp, vmCid ?? undefined);
   }
 
   deleteDisk(cid: string): Promise<void> {

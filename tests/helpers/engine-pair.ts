@@ -10,7 +10,10 @@
  * - its own /etc/docker, so its own key.json and engine ID (Docker 20.10 derives the ID from
  *   /etc/docker/key.json: every engine of one machine would otherwise report the same ID);
  * - a tmpfs over the CPI's directory (`hide`): like a real remote host, the engine cannot see the
- *   CPI machine's files, so settings go through its archive API and disks attach by recreate.
+ *   CPI machine's files, so settings go through its archive API;
+ * - on the worker, no loop devices (an empty file bound over /dev/loop-control, as on hosts
+ *   whose kernel or sandbox has none): its disks attach by recreating the container, the last
+ *   resort, while the manager's attach live through helpers on its host.
  *
  * destroy() removes everything (engines, the processes left in the namespaces and in the
  * engines' own cgroup parents, namespaces, links, cgroups, directories, certificates) and is safe
@@ -130,6 +133,8 @@ export class HostEngine extends PrivateEngine {
     readonly ip: string,
     private readonly certs: { ca: Pem; server: Pem },
     private readonly hide: string | undefined,
+    /** Whether its host has loop devices (live, sized disks need them). */
+    readonly loopDevices: boolean,
   ) {
     super(`h${label}`);
     this.tcpHost = `tcp://${ip}:${TLS_PORT}`;
@@ -144,13 +149,13 @@ export class HostEngine extends PrivateEngine {
     const log = fs.openSync(path.join(this.dir, 'dockerd.log'), 'a');
     const etc = path.join(this.dir, 'etc');
     fs.mkdirSync(etc, { recursive: true });
-    const script = 'set -e; mount --bind "$1" /etc/docker; if [ -n "$2" ]; then mount -t tmpfs -o size=1m,mode=0755 hidden-from-engine "$2"; fi; shift 2; exec dockerd "$@"';
+    const script = 'set -e; mount --bind "$1" /etc/docker; if [ -n "$2" ]; then mount -t tmpfs -o size=1m,mode=0755 hidden-from-engine "$2"; fi; if [ "$3" = no-loop ]; then : > "$1/../no-loop"; mount --bind "$1/../no-loop" /dev/loop-control; fi; shift 3; exec dockerd "$@"';
     const child = spawn(
       'nsenter',
       [
         `--net=/run/netns/${this.netns}`,
         'unshare', '-m', '--propagation', 'private',
-        'sh', '-c', script, 'engine', etc, this.hide ?? '',
+        'sh', '-c', script, 'engine', etc, this.hide ?? '', this.loopDevices ? 'loop' : 'no-loop',
         `--host=${this.host}`,
         `--host=${this.tcpHost}`,
         '--tlsverify', `--tlscacert=${this.certs.ca.certFile}`, `--tlscert=${this.certs.server.certFile}`, `--tlskey=${this.certs.server.keyFile}`,
@@ -239,7 +244,7 @@ export class EnginePair {
     this.client = this.pki.client('cpi-client');
     const engine = (label: 'm' | 'w', host: number) => {
       const addr = this.linkIp(host);
-      return new HostEngine(label, `cpi-${this.tag}-${label}`, addr, { ca: this.pki.ca, server: this.pki.server(`engine-${label}`, addr) }, hide);
+      return new HostEngine(label, `cpi-${this.tag}-${label}`, addr, { ca: this.pki.ca, server: this.pki.server(`engine-${label}`, addr) }, hide, label === 'm');
     };
     this.manager = engine('m', 2);
     this.worker = engine('w', 3);

@@ -29,6 +29,31 @@ interface StemcellOptions {
   files?: Record<string, string>;
   /** Extra executable files (mode 0755), replacing any the init put at the same path. */
   executables?: Record<string, string>;
+  /**
+   * Programs of this machine copied in with their shared libraries (rootfs path → host path),
+   * e.g. e2fsprogs, which real stemcells carry and busybox lacks.
+   */
+  hostTools?: Record<string, string>;
+}
+
+/** The shared libraries (and the dynamic loader) a host program needs, by ldd. */
+function sharedLibraries(program: string): string[] {
+  const out = execFileSync('ldd', [program], { encoding: 'utf8' });
+  return [...out.matchAll(/(\/[^\s]+) \(0x/g)].map((m) => m[1] as string);
+}
+
+function hostToolEntries(tools: Record<string, string>): Entry[] {
+  const files = new Map<string, string>();
+  for (const [name, host] of Object.entries(tools)) {
+    files.set(name, host);
+    for (const lib of sharedLibraries(host)) files.set(lib.slice(1), lib);
+  }
+  const dirs = new Set<string>();
+  for (const name of files.keys()) for (let d = path.dirname(name); d !== '.'; d = path.dirname(d)) dirs.add(d);
+  return [
+    ...[...dirs].sort().map((d): Entry => ({ name: d, type: 'directory', mode: 0o755 })),
+    ...[...files].map(([name, host]): Entry => ({ name, type: 'file', mode: 0o755, content: fs.readFileSync(fs.realpathSync(host)) })),
+  ];
 }
 
 export interface BuiltStemcell {
@@ -86,6 +111,7 @@ function rootfsEntries(opts: StemcellOptions): Entry[] {
   }
   const executables = Object.entries(opts.executables ?? {});
   return [
+    ...hostToolEntries(opts.hostTools ?? {}).filter((e) => !(e.type === 'directory' && entries.some((x) => x.name === e.name))),
     ...entries.filter((e) => !executables.some(([name]) => name === e.name)),
     ...executables.map(([name, content]): Entry => ({ name, type: 'file', mode: 0o755, content: Buffer.from(content) })),
   ];

@@ -372,7 +372,148 @@ describe('wrong-context calls', () => {
   });
 });
 
-// Remote disks (issue 13 item 3) are proven in describe('remote disks') once they are live.
+describe('remote disks', () => {
+  /** A stemcell with e2fsprogs, as real stemcells have (the busybox test stemcell lacks them): helpers run from it. */
+  let tools: string;
+  /** What these tests made and have not deleted yet, with its engine, for the clean-up. */
+  const vms: Array<[HostEngine, string]> = [];
+  const disks: string[] = [];
+  const inVm = (e: HostEngine, cid: string, script: string) => e.docker('exec', containerOn(e, cid), 'sh', '-c', script);
+  const mounted = (e: HostEngine, vm: string, disk: string) => inVm(e, vm, `grep " /warden-cpi-dev/${disk} " /proc/mounts || true`);
+  const label = (e: HostEngine, kind: 'container' | 'volume', id: string, key: string) => e.docker(kind, 'inspect', '-f', `{{index .${kind === 'container' ? 'Config.' : ''}Labels "${key}"}}`, id);
+  /** The VM's disk directory on the manager's host: the data root is on this machine's filesystem, its mounts are not. */
+  const hubOf = (e: HostEngine, vm: string) => path.join(e.docker('info', '--format', '{{.DockerRootDir}}'), 'bosh-cpi', 'vms', vm);
+  /** Loop devices of this machine's kernel bound to the disk's image (by device and inode: any namespace). */
+  const loops = (e: HostEngine, disk: string) => {
+    const image = path.join(e.docker('info', '--format', '{{.DockerRootDir}}'), 'volumes', disk, '_data', 'disk.img');
+    return require('node:child_process').execFileSync('losetup', ['-j', image], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  };
+  const startedAt = (e: HostEngine, vm: string) => e.docker('inspect', '-f', '{{.Id}} {{.State.StartedAt}}', containerOn(e, vm));
+
+  beforeAll(async () => {
+    const { buildStemcell } = await import('../helpers/stemcell');
+    const parent = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'lab-'));
+    fs.chmodSync(parent, 0o755);
+    const sc = await buildStemcell(
+      { name: 'bosh-busybox-e2fsprogs-test', hostTools: { 'sbin/mkfs.ext4': '/sbin/mke2fs', 'sbin/e2fsck': '/sbin/e2fsck', 'sbin/resize2fs': '/sbin/resize2fs' }, files: { 'etc/mke2fs.conf': fs.readFileSync('/etc/mke2fs.conf', 'utf8') } },
+      parent,
+    );
+    tools = await okOn<string>(pair.manager, 'create_stemcell', [sc.imagePath, sc.cloudProperties]);
+    fs.rmSync(parent, { recursive: true, force: true });
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const [e, vm] of vms) await on(e, 'delete_vm', [vm]).catch(() => undefined);
+    for (const d of disks) await on(pair.manager, 'delete_disk', [d]).catch(() => undefined);
+    if (tools) await on(pair.manager, 'delete_stemcell', [tools]).catch(() => undefined);
+  }, 120_000);
+
+  const vmOn = async (e: HostEngine) => {
+    const [cid] = await okOn<[string]>(e, 'create_vm', [`agent-rd-${e.label}`, e === pair.manager ? tools : stemcells.get(e), {}, { default: { type: 'dynamic', cloud_properties: {} } }, [], {}]);
+    vms.push([e, cid]);
+    return cid;
+  };
+
+  it('on the manager (its host\'s mounts propagate) a sized disk attaches live, holds its size, keeps its data across VMs, grows, and snapshots', async () => {
+    const m = pair.manager;
+    const [vm1, vm2] = [await vmOn(m), await vmOn(m)];
+    expect(label(m, 'container', containerOn(m, vm1), 'bosh.cpi.disk-mode')).toBe('remote');
+    const disk = await okOn<string>(m, 'create_disk', [64, {}, vm1]);
+    disks.push(disk);
+    expect(label(m, 'volume', disk, 'bosh.cpi.backing')).toBe('image');
+
+    const before = startedAt(m, vm1);
+    expect(await okOn(m, 'attach_disk', [vm1, disk])).toBe(`/warden-cpi-dev/${disk}`);
+    expect(startedAt(m, vm1)).toBe(before); // live: the same container, never restarted
+    expect(mounted(m, vm1, disk)).toContain(' ext4 ');
+    expect(loops(m, disk)).toHaveLength(1);
+    expect(await okOn(m, 'get_disks', [vm1])).toEqual([disk]);
+    inVm(m, vm1, `echo kept > /warden-cpi-dev/${disk}/data`);
+    // The size holds: 64 MiB, and a 100 MiB write fails for want of space.
+    expect(Number(inVm(m, vm1, `df -m /warden-cpi-dev/${disk} | awk 'NR==2 {print $2}'`))).toBeLessThanOrEqual(64);
+    expect(inVm(m, vm1, `dd if=/dev/zero of=/warden-cpi-dev/${disk}/big bs=1M count=100 2>&1; rm -f /warden-cpi-dev/${disk}/big`)).toMatch(/No space left/);
+
+    const taken = await on(m, 'attach_disk', [vm2, disk]);
+    expect(taken.response.error?.message).toContain(`attached to VM ${vm1}`);
+    expect((await on(m, 'delete_disk', [disk])).response.error?.message).toContain(`attached to VM ${vm1}`);
+    expect((await on(m, 'resize_disk', [disk, 128])).response.error?.message).toContain(`attached to VM ${vm1}`);
+
+    const snap = await okOn<string>(m, 'snapshot_disk', [disk, { deployment: 'hosts' }]);
+    await okOn(m, 'detach_disk', [vm1, disk]);
+    expect(mounted(m, vm1, disk)).toBe('');
+    expect(loops(m, disk)).toEqual([]); // the loop device went with the last unmount
+    expect(await okOn(m, 'get_disks', [vm1])).toEqual([]);
+    expect(startedAt(m, vm1)).toBe(before);
+
+    await okOn(m, 'resize_disk', [disk, 128]);
+    expect((await on(m, 'resize_disk', [disk, 32])).response.error?.type).toBe('Bosh::Clouds::NotSupported');
+    await okOn(m, 'attach_disk', [vm2, disk]);
+    expect(inVm(m, vm2, `cat /warden-cpi-dev/${disk}/data`)).toBe('kept');
+    expect(Number(inVm(m, vm2, `df -m /warden-cpi-dev/${disk} | awk 'NR==2 {print $2}'`))).toBeGreaterThan(100);
+    inVm(m, vm2, `echo later > /warden-cpi-dev/${disk}/data`);
+
+    // The snapshot is the disk as it was: its image, mounted read-only by hand, holds the first data.
+    const copy = m.docker('run', '--rm', '--cap-add', 'SYS_ADMIN', '--device', '/dev/loop-control', '--device-cgroup-rule', 'b 7:* rwm', '--entrypoint', '/bin/sh', '-v', `${snap}:/snap:ro`, tools, '-c', 'n=$(losetup -f | sed s,/dev/loop,,); for i in 0 1 2 3; do mknod /dev/loop$((n + i)) b 7 $((n + i)) 2>/dev/null; done; mkdir /m && mount -o loop,ro /snap/disk.img /m && cat /m/data; umount /m');
+    expect(copy).toBe('kept');
+    await okOn(m, 'delete_snapshot', [snap]);
+  });
+
+  it('survives its host\'s restart: reboot_vm mounts the disk again, data intact; delete_vm releases it and leaves no directory', async () => {
+    const m = pair.manager;
+    const [vm2, disk] = [vms[1]?.[1] as string, disks[0] as string];
+    await m.stop();
+    await m.start();
+    expect(m.docker('inspect', '-f', '{{.State.Running}}', containerOn(m, vm2))).toBe('false');
+    await okOn(m, 'reboot_vm', [vm2]);
+    expect(mounted(m, vm2, disk)).toContain(' ext4 ');
+    expect(inVm(m, vm2, `cat /warden-cpi-dev/${disk}/data`)).toBe('later');
+    for (const [, vm] of vms.splice(0)) {
+      await okOn(m, 'delete_vm', [vm]);
+      expect(fs.existsSync(hubOf(m, vm))).toBe(false);
+    }
+    expect(loops(m, disk)).toEqual([]);
+    await okOn(m, 'delete_disk', [disk]);
+    disks.splice(0);
+    expect(leftovers(m).volumes).toEqual([]);
+  }, 120_000);
+
+  it('on the manager, a VM whose stemcell lacks e2fsprogs gets a directory disk (the log says why); backing: image is refused', async () => {
+    const m = pair.manager;
+    const [vm] = await okOn<[string]>(m, 'create_vm', ['agent-rd-plain', stemcells.get(m), {}, { default: { type: 'dynamic', cloud_properties: {} } }, [], {}]);
+    vms.push([m, vm]);
+    const made = await on(m, 'create_disk', [16, {}, vm]);
+    const disk = made.response.result as string;
+    disks.push(disk);
+    expect(label(m, 'volume', disk, 'bosh.cpi.backing')).toBe('directory');
+    expect(made.stderr).toMatch(/lacks a tool it needs: mkfs.ext4/);
+    expect((await on(m, 'create_disk', [16, { backing: 'image' }, vm])).response.error?.message).toMatch(/lacks a tool it needs: mkfs.ext4/);
+    await okOn(m, 'attach_disk', [vm, disk]);
+    expect(mounted(m, vm, disk)).not.toBe('');
+    await okOn(m, 'delete_vm', [vm]);
+    vms.splice(vms.findIndex(([, c]) => c === vm), 1);
+    await okOn(m, 'delete_disk', [disk]);
+    disks.splice(disks.indexOf(disk), 1);
+    expect(m.docker('volume', 'ls', '-q', '--filter', 'label=bosh.cpi.kind=persistent', '--filter', `label=${TEST_LABEL}=${lab.runId}`)).toBe('');
+  });
+
+  it('on the worker (no loop devices) disks are directories attached by recreate; an image disk is refused naming why', async () => {
+    const w = pair.worker;
+    const vm = await vmOn(w);
+    expect(label(w, 'container', containerOn(w, vm), 'bosh.cpi.disk-mode')).toBe('recreate');
+    const refused = await on(w, 'create_disk', [16, { backing: 'image' }, vm]);
+    expect(refused.response.error?.message).toMatch(/attach by recreating the container/);
+    expect(w.docker('volume', 'ls', '-q', '--filter', 'label=bosh.cpi.kind=persistent', '--filter', `label=${TEST_LABEL}=${lab.runId}`)).toBe('');
+    // The worker's data root is on this machine's filesystem too: the decision is still the engine's.
+    const disk = await okOn<string>(w, 'create_disk', [16, {}, vm]);
+    expect(label(w, 'volume', disk, 'bosh.cpi.backing')).toBe('directory');
+    await okOn(w, 'attach_disk', [vm, disk]);
+    expect(await okOn(w, 'get_disks', [vm])).toEqual([disk]);
+    await okOn(w, 'detach_disk', [vm, disk]);
+    await okOn(w, 'delete_vm', [vm]);
+    vms.splice(vms.findIndex(([, c]) => c === vm), 1);
+    await okOn(w, 'delete_disk', [disk]);
+  });
+});
 
 describe('the end', () => {
   it('leaves nothing on either engine, then nothing of the engines on this machine', async () => {

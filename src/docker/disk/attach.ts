@@ -25,6 +25,8 @@ import { bindMount, isMountPoint, loopMount, mountTable, unmount } from './host'
 import { imagePath } from './image';
 import { attachBlock, blockDisks, blockNodeOf, blockUser, detachBlock, releaseOrphanNode } from './block';
 import { recreateAttachments, recreateWithMounts } from './recreate';
+import { listRemote, mountRemote, releaseRemote, remoteHolder, unmountRemote } from './remote';
+import { helperImage, remoteLiveKnown } from './view';
 import { DEV_PATH, hintFor, type DiskMode } from './vm-dir';
 import { findDisk, type DiskVolume } from './volumes';
 
@@ -53,7 +55,11 @@ async function volumeUsers(ctx: DockerContext, diskCid: string): Promise<string[
  * The VM holding `diskCid`. A mount left under a VM whose container was removed behind the
  * CPI's back (docker rm) holds nothing any more: it is released, so the disk can move on.
  */
-export async function holder(ctx: DockerContext, diskCid: string): Promise<string | undefined> {
+export async function holder(ctx: DockerContext, diskCid: string, remoteChecked = false): Promise<string | undefined> {
+  if (!remoteChecked && (await remoteLiveKnown(ctx))) {
+    const held = await remoteHeld(ctx, diskCid);
+    if (held) return held;
+  }
   const node = blockNodeOf(ctx.state.root, diskCid);
   if (node) {
     if (await findVm(ctx, node.vm)) return node.vm;
@@ -72,6 +78,17 @@ export async function holder(ctx: DockerContext, diskCid: string): Promise<strin
   // Detached from a block VM that still has its filesystem mounted: in use there until unmounted.
   const disk = node ? undefined : await findDisk(ctx, diskCid);
   return disk?.backing === 'image' ? blockUser(ctx, imagePath(disk.mountpoint)) : undefined;
+}
+
+/** The VM holding the disk on a remote engine's host; a mount left by a VM removed behind the CPI's back is released. */
+async function remoteHeld(ctx: DockerContext, diskCid: string): Promise<string | undefined> {
+  const image = await helperImage(ctx);
+  if (!image) return undefined; // no stemcell image: no VM either
+  const vm = await remoteHolder(ctx, image, diskCid);
+  if (!vm || (await findVm(ctx, vm))) return vm;
+  ctx.log.warn('releasing a disk mount left by a VM that no longer exists', { vm, disk: diskCid });
+  await unmountRemote(ctx, image, vm, diskCid);
+  return undefined;
 }
 
 /**
@@ -122,8 +139,10 @@ async function lockedVm(ctx: DockerContext, vmCid: string): Promise<ContainerIns
   return findVm(ctx, vmCid);
 }
 
-/** Mounts the disk live (host or helper mode) under the VM's disk directory. */
+/** Mounts the disk live (block, host, helper or remote mode) under the VM's disk directory. */
 async function mountLive(ctx: DockerContext, c: ContainerInspect, place: VmPlace, mode: DiskMode, disk: DiskVolume): Promise<void> {
+  // A remote VM's disk directory is on the engine's host, not here.
+  if (mode === 'remote') return mountRemote(ctx, c.Image, place.cid, disk);
   if (!place.diskDir) throw new CloudError(`VM ${place.cid} has no disk directory bound at ${DEV_PATH}`);
   if (mode === 'block') return attachBlock(c, place.dir, place.diskDir, disk);
   if (disk.backing === 'image' && mode !== 'host') throw new CloudError(`disk ${disk.cid} holds an ext4 image, which needs the CPI to mount it on the Docker host as root`);
@@ -146,14 +165,15 @@ export function attachDisk(ctx: DockerContext, vmCid: string, diskCid: string): 
     if (!c) throw new VMNotFound(vmCid);
     const mode = diskModeOf(c);
     const hint = hintFor(diskCid);
-    const elsewhere = await holder(ctx, diskCid);
+    // A remote-mode attach asks the engine's host itself, in the same helper that mounts.
+    const elsewhere = await holder(ctx, diskCid, mode === 'remote');
     if (elsewhere && elsewhere !== vmCid) throw new CloudError(`disk ${diskCid} is attached to VM ${elsewhere}; detach it first`);
     const place = vmPlace(ctx, vmCid, c);
     const store = new SettingsStore(ctx);
     const previous = await store.read(place, c);
     const settings = withPersistent(previous, (p) => (p[diskCid] = hint));
     if (mode === 'recreate') {
-      if (disk.backing === 'image') throw new CloudError(`disk ${diskCid} holds an ext4 image, which needs the CPI to mount it on the Docker host as root`);
+      if (disk.backing === 'image') throw new CloudError(`disk ${diskCid} holds an ext4 image, which VM ${vmCid} cannot mount: its disks attach by recreating the container`);
       if (!recreateAttachments(c, DEV_PATH).includes(diskCid)) {
         const id = await recreateWithMounts(ctx, place, c, { add: { Type: 'volume', Source: diskCid, Target: hint } as MountSpec }, previous, settings);
         await refreshAfterRecreate(ctx, vmCid, id);
@@ -168,6 +188,7 @@ export function attachDisk(ctx: DockerContext, vmCid: string, diskCid: string): 
     } catch (e) {
       if (mode === 'host' && place.diskDir) await unmount(path.join(place.diskDir, diskCid)).catch(() => undefined);
       if (mode === 'block' && place.diskDir) await detachBlock(c, place.dir, place.diskDir, diskCid).catch(() => undefined);
+      if (mode === 'remote') await unmountRemote(ctx, c.Image, vmCid, diskCid).catch(() => undefined);
       throw e;
     }
     ctx.log.debug('attached disk', { vm: vmCid, disk: diskCid, mode, backing: disk.backing });
@@ -197,7 +218,9 @@ export function detachDisk(ctx: DockerContext, vmCid: string, diskCid: string): 
     const previous = await store.read(place, c);
     const settings = withPersistent(previous, (p) => delete p[diskCid]);
     const target = place.diskDir ? path.join(place.diskDir, diskCid) : undefined;
-    if (mode === 'block' && place.diskDir) {
+    if (mode === 'remote') {
+      await unmountRemote(ctx, c.Image, vmCid, diskCid);
+    } else if (mode === 'block' && place.diskDir) {
       if (await detachBlock(c, place.dir, place.diskDir, diskCid)) {
         ctx.log.warn('the disk is still mounted inside the VM: it stays in use (not attachable elsewhere, not deletable) until the VM unmounts it', { vm: vmCid, disk: diskCid });
       }
@@ -221,6 +244,7 @@ export async function getDisks(ctx: DockerContext, vmCid: string): Promise<strin
   const c = await findVm(ctx, vmCid);
   if (!c) throw new VMNotFound(vmCid);
   if (diskModeOf(c) === 'recreate') return recreateAttachments(c, DEV_PATH);
+  if (diskModeOf(c) === 'remote') return listRemote(ctx, c.Image, vmCid);
   const dir = vmPlace(ctx, vmCid, c).diskDir;
   if (diskModeOf(c) === 'block') return blockDisks(dir);
   return mountTable()
@@ -232,6 +256,7 @@ export async function getDisks(ctx: DockerContext, vmCid: string): Promise<strin
 
 /** delete_vm's part: the disks go with their mounts; their data stays. */
 export async function releaseDisks(ctx: DockerContext, vmCid: string, c: ContainerInspect): Promise<void> {
+  if (diskModeOf(c) === 'remote') return releaseRemote(ctx, c.Image, vmCid);
   if (diskModeOf(c) !== 'helper') return; // host mounts are released after the container goes
   const place = vmPlace(ctx, vmCid, c);
   for (const p of mountTable().map((m) => m.mountPoint).filter((m) => path.dirname(m) === place.diskDir)) {

@@ -9,25 +9,40 @@ import type { VolumeInspect } from '../engine/types';
 import { L } from '../labels';
 import type * as NewCids from '../new-cids';
 import { holder } from './attach';
-import { canMountOnHost } from './host';
+import { canMountOnHost, HostCommandError } from './host';
+import { growRemote, HelperLacksTool, makeImage, ShrinkRefused } from './remote';
+import { helperImage, remoteLive, remoteLiveKnown, seesState } from './view';
+import { findVm } from '../vm/find';
 import { createImage, growImage, imagePath } from './image';
 import { findDisk, type Backing } from './volumes';
 
 const KNOWN_CP = new Set(['backing']);
 
+/** Where a new disk's data is made: by this CPI (local), by a helper on the engine's host (remote), nowhere (a directory). */
+type Maker = { backing: 'directory' } | { backing: 'image'; by: 'local' } | { backing: 'image'; by: 'remote'; image: string };
+
 /**
- * Image-backed (sized) disks need the CPI on the Docker host as root: it creates the filesystem
- * in the volume's directory and mounts it. Otherwise disks are plain directories.
+ * Image-backed (sized) disks where the engine's view allows (disk/view.ts): made by the CPI
+ * when it runs as root and the engine sees its files; made by a helper on the engine's host
+ * where disks attach live there. Otherwise plain directories.
  */
-function chooseBacking(ctx: DockerContext, cp: CloudProperties, volumeDir: string): Backing {
+async function chooseBacking(ctx: DockerContext, cp: CloudProperties, vmCid: string | undefined): Promise<Maker> {
   const wanted = cp['backing'];
-  const possible = canMountOnHost() && fs.existsSync(volumeDir);
-  if (wanted === 'directory') return 'directory';
-  if (wanted === 'image' && !possible) {
-    throw new CloudError('create_disk: cloud_properties.backing "image" needs the CPI to run on the Docker host as root');
-  }
-  if (wanted !== undefined && wanted !== 'image') throw new CloudError('create_disk: cloud_properties.backing must be "image" or "directory"');
-  return possible ? 'image' : 'directory';
+  if (wanted !== undefined && wanted !== 'image' && wanted !== 'directory') throw new CloudError('create_disk: cloud_properties.backing must be "image" or "directory"');
+  if (wanted === 'directory') return { backing: 'directory' };
+  const vmImage = vmCid ? (await findVm(ctx, vmCid))?.Image : undefined;
+  const sees = await seesState(ctx, vmImage);
+  // Known local, or not known yet (no VM named, no record): the volume decides (createDisk).
+  if (sees !== false) return canMountOnHost() ? { backing: 'image', by: 'local' } : refuse(wanted, 'the CPI is not root on the Docker host');
+  const image = await helperImage(ctx, vmImage);
+  const live = await remoteLive(ctx, image);
+  if (live.live && image) return { backing: 'image', by: 'remote', image };
+  return refuse(wanted, `disks on the engine at ${ctx.engine.endpoint.display} attach by recreating the container (${live.reason ?? 'no live path'})`);
+}
+
+function refuse(wanted: unknown, why: string): Maker {
+  if (wanted === 'image') throw new CloudError(`create_disk: cloud_properties.backing "image" cannot be made here: ${why}`);
+  return { backing: 'directory' };
 }
 
 /** set_disk_metadata's record, kept under the engine that has the disk. */
@@ -35,28 +50,48 @@ async function metadataFile(ctx: DockerContext, diskCid: string): Promise<string
   return ctx.state.diskMetadataFile(await ctx.engineId(), diskCid);
 }
 
-export async function createDisk(ctx: DockerContext, sizeMiB: number, cp: CloudProperties): Promise<string> {
+async function makeData(ctx: DockerContext, maker: Maker, v: VolumeInspect, sizeMiB: number): Promise<void> {
+  if (maker.backing === 'directory') return;
+  try {
+    if (maker.by === 'local') await createImage(imagePath(v.Mountpoint), sizeMiB);
+    else await makeImage(ctx, maker.image, v.Name, sizeMiB);
+  } catch (e) {
+    const msg = (e as Error).message;
+    if (/No space left/i.test(msg)) throw new CloudError(`create_disk: no space for a ${sizeMiB} MiB disk on the Docker host`);
+    if (e instanceof CloudError && !(e instanceof HostCommandError)) throw e;
+    throw new CloudError(`create_disk: cannot make the disk's filesystem: ${msg}`);
+  }
+}
+
+export async function createDisk(ctx: DockerContext, sizeMiB: number, cp: CloudProperties, vmCid?: string): Promise<string> {
   for (const k of Object.keys(cp)) if (!KNOWN_CP.has(k)) ctx.log.warn(`disk cloud_properties.${k} is not used by the Docker CPI and was ignored`);
   // uuid loads node's crypto: only creating something pays for it.
   const cid = (require('../new-cids') as typeof NewCids).newDiskCid();
-  // The backing is a label, fixed at creation: decide it from where the volume will live.
-  const probe = await ctx.engineInfo();
-  const volumeDir = path.join(probe.DockerRootDir ?? '/var/lib/docker', 'volumes');
-  const backing = chooseBacking(ctx, cp, volumeDir);
-  const v = await ctx.engine.request<VolumeInspect>('POST', '/volumes/create', {
-    body: { Name: cid, Driver: 'local', Labels: ctx.labels({ [L.kind]: 'persistent', [L.sizeMiB]: String(sizeMiB), [L.backing]: backing }) },
-  });
-  if (backing === 'image') {
-    try {
-      await createImage(imagePath(v.Mountpoint), sizeMiB);
-    } catch (e) {
-      await ctx.engine.request('DELETE', `/volumes/${seg(cid)}`, { query: { force: true } }).catch(() => undefined);
-      const msg = (e as Error).message;
-      if (/No space left/i.test(msg)) throw new CloudError(`create_disk: no space for a ${sizeMiB} MiB disk on the Docker host`);
-      throw new CloudError(`create_disk: cannot make the disk's filesystem: ${msg}`);
-    }
+  let maker = await chooseBacking(ctx, cp, vmCid);
+  // The backing is a label, fixed at creation.
+  const create = () =>
+    ctx.engine.request<VolumeInspect>('POST', '/volumes/create', {
+      body: { Name: cid, Driver: 'local', Labels: ctx.labels({ [L.kind]: 'persistent', [L.sizeMiB]: String(sizeMiB), [L.backing]: maker.backing }) },
+    });
+  const remove = () => ctx.engine.request('DELETE', `/volumes/${seg(cid)}`, { query: { force: true } }).catch(() => undefined);
+  let v = await create();
+  if (maker.backing === 'image' && maker.by === 'local' && !fs.existsSync(v.Mountpoint)) {
+    // The volume the engine just made is not on this machine: its files are not ours to write.
+    await remove();
+    maker = refuse(cp['backing'], `the engine's volume ${v.Mountpoint} is not on this machine`);
+    v = await create();
   }
-  ctx.log.debug('created disk', { cid, size_mib: sizeMiB, backing });
+  try {
+    await makeData(ctx, maker, v, sizeMiB);
+  } catch (e) {
+    await remove();
+    // A helper image without e2fsprogs (a light stemcell): a directory, unless an image was asked for.
+    if (!(e instanceof HelperLacksTool) || cp['backing'] === 'image') throw e;
+    ctx.log.warn('the disk is a directory without a fixed size', { reason: e.message });
+    maker = { backing: 'directory' };
+    v = await create();
+  }
+  ctx.log.debug('created disk', { cid, size_mib: sizeMiB, backing: maker.backing, ...(maker.backing === 'image' ? { made_by: maker.by } : {}) });
   return cid;
 }
 
@@ -98,6 +133,7 @@ async function resizeUnlocked(ctx: DockerContext, cid: string, newSizeMiB: numbe
   if (disk.backing !== 'image') {
     throw new NotSupported(`resize_disk: disk ${cid} is a directory without a fixed size (made where the CPI could not mount on the Docker host)`);
   }
+  if (await remoteLiveKnown(ctx)) return resizeRemote(ctx, cid, newSizeMiB);
   if (!canMountOnHost()) throw new NotSupported('resize_disk: resizing needs the CPI on the Docker host as root');
   const vm = await holder(ctx, cid);
   if (vm) throw new CloudError(`resize_disk: disk ${cid} is attached to VM ${vm}; detach it first`);
@@ -107,6 +143,19 @@ async function resizeUnlocked(ctx: DockerContext, cid: string, newSizeMiB: numbe
   if (newSizeMiB === current) return;
   await growImage(img, newSizeMiB);
   ctx.log.info('resized disk', { cid, from_mib: current, to_mib: newSizeMiB });
+}
+
+/** On a remote engine: one helper there checks that no VM has it mounted, and grows it. */
+async function resizeRemote(ctx: DockerContext, cid: string, newSizeMiB: number): Promise<void> {
+  const image = await helperImage(ctx);
+  if (!image) throw new CloudError('resize_disk: no stemcell image on the engine to run the disk helper from');
+  try {
+    await growRemote(ctx, image, cid, newSizeMiB);
+  } catch (e) {
+    if (e instanceof ShrinkRefused) throw new NotSupported(`resize_disk: disk ${cid} is ${e.currentMiB} MiB; shrinking to ${newSizeMiB} MiB is not supported`);
+    throw e;
+  }
+  ctx.log.info('resized disk', { cid, to_mib: newSizeMiB, on: 'engine host' });
 }
 
 /** update_disk: a size change is a resize in place; other changes need a new disk (the Director copies). */

@@ -1,7 +1,8 @@
 /**
  * snapshot_disk / delete_snapshot. A snapshot is a volume (`snap-<uuid>`) holding a copy of the
  * disk taken at that moment: an image-backed disk that is attached is frozen (fsfreeze) while
- * its image is copied, so later writes cannot reach the copy and the copy is consistent. The
+ * its image is copied, so later writes cannot reach the copy and the copy is consistent (on a
+ * remote engine, a helper on its host does the same, remote.ts). The
  * snapshot metadata is recorded as labels (bosh.snapshot.<key>) on the volume.
  */
 import * as fs from 'node:fs';
@@ -17,6 +18,8 @@ import { mountedAt } from './attach';
 import { blockMountPath } from './block';
 import { canMountOnHost, run } from './host';
 import { copyImage, imagePath, whileFrozen } from './image';
+import { snapshotRemote } from './remote';
+import { helperImage, remoteLiveKnown } from './view';
 import { findDisk, inspectVolume } from './volumes';
 
 function metadataLabels(md: Metadata): Record<string, string> {
@@ -36,7 +39,8 @@ export function snapshotDisk(ctx: DockerContext, diskCid: string, md: Metadata):
 async function snapshotUnlocked(ctx: DockerContext, diskCid: string, md: Metadata): Promise<string> {
   const disk = await findDisk(ctx, diskCid);
   if (!disk) throw new DiskNotFound(diskCid);
-  if (!canMountOnHost() || !fs.existsSync(disk.mountpoint)) {
+  const remote = (await remoteLiveKnown(ctx)) ? await helperImage(ctx) : undefined;
+  if (!remote && (!canMountOnHost() || !fs.existsSync(disk.mountpoint))) {
     throw new NotSupported('snapshot_disk: snapshots need the CPI on the Docker host as root');
   }
   // uuid loads node's crypto: only creating something pays for it.
@@ -49,7 +53,9 @@ async function snapshotUnlocked(ctx: DockerContext, diskCid: string, md: Metadat
     },
   });
   try {
-    if (disk.backing === 'image') {
+    if (remote) {
+      await snapshotRemote(ctx, remote, disk, cid);
+    } else if (disk.backing === 'image') {
       const mounted = mountedAt(ctx, diskCid)?.mountPoint ?? (await blockMountPath(ctx, diskCid, imagePath(disk.mountpoint)));
       const copy = () => copyImage(imagePath(disk.mountpoint), imagePath(v.Mountpoint));
       if (mounted) await whileFrozen(mounted, copy);

@@ -9,7 +9,10 @@
  *             point and the CPI mounts disks itself (milliseconds);
  * - helper:   the CPI cannot mount, but the directory's host mount already propagates (hosts
  *             whose / is shared, as under systemd); a short-lived helper container mounts;
- * - recreate: no live path (a remote engine, or private propagation without root): attaching
+ * - remote:   the engine cannot see this machine's files, but its host's mounts propagate and it
+ *             runs privileged helpers: the directory is on the engine's host and helpers there
+ *             make, mount and resize disks (remote.ts);
+ * - recreate: no live path (a remote engine without one, or private propagation without root): attaching
  *             recreates the container with the disk, keeping everything that matters.
  */
 import * as fs from 'node:fs';
@@ -18,7 +21,7 @@ import { DEV_PATH } from '../state/place';
 import { canMountOnHost, isShared, makeSharedMountPoint, mountOf, unmountTree } from './host';
 
 export { DEV_PATH };
-export type DiskMode = 'block' | 'host' | 'helper' | 'recreate';
+export type DiskMode = 'block' | 'host' | 'helper' | 'remote' | 'recreate';
 
 /** Where a disk appears inside the VM: also the agent's disk hint. */
 export function hintFor(diskCid: string): string {
@@ -28,6 +31,8 @@ export function hintFor(diskCid: string): string {
 export interface PreparedDiskDir {
   mode: DiskMode;
   mounts: MountSpec[];
+  /** Binds of the engine host's disk directory (remote mode): the engine creates it. */
+  binds?: string[];
 }
 
 /**

@@ -11,7 +11,12 @@ export interface HelperSpec {
   image: string;
   cmd: string[];
   mounts: Array<Record<string, unknown>>;
+  /** Binds ("host:container[:options]"): the engine creates a missing host directory. */
+  binds?: string[];
   capAdd?: string[];
+  /** Host devices to pass in, and the device cgroup rules that let the helper use (and make) them. */
+  devices?: string[];
+  deviceRules?: string[];
   labels: Record<string, string>;
 }
 
@@ -35,7 +40,9 @@ export async function runHelper(ctx: DockerContext, spec: HelperSpec): Promise<{
       Cmd: spec.cmd,
       Labels: spec.labels,
       NetworkDisabled: true,
-      HostConfig: { Mounts: spec.mounts, CapAdd: spec.capAdd, SecurityOpt: ['apparmor=unconfined'], NetworkMode: 'none' },
+      HostConfig: { Mounts: spec.mounts, Binds: spec.binds, CapAdd: spec.capAdd,
+        Devices: spec.devices?.map((d) => ({ PathOnHost: d, PathInContainer: d, CgroupPermissions: 'rwm' })),
+        DeviceCgroupRules: spec.deviceRules, SecurityOpt: ['apparmor=unconfined'], NetworkMode: 'none' },
     },
   });
   const id = seg(created.Id);

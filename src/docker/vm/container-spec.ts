@@ -26,6 +26,8 @@ export interface ContainerSpecInput {
   settingsMounts: MountSpec[];
   /** Further CPI mounts (the persistent-disk directory). */
   extraMounts: MountSpec[];
+  /** CPI binds (remote mode's disk directory on the engine's host). */
+  extraBinds: string[];
   stopTimeout: number;
   /** What the CPI adds to the VM's capabilities and device cgroup (see vm/security.ts). */
   security?: SecurityExtras;
@@ -87,7 +89,7 @@ export function containerSpec(i: ContainerSpecInput): ContainerCreateBody {
     ...i.start.mounts,
   ];
   if (i.lxcfs) cpiMounts.push({ Type: 'bind', Source: LXCFS_MEMINFO, Target: '/proc/meminfo', ReadOnly: true } as MountSpec);
-  const reserved = new Set(cpiMounts.map((m) => m.Target));
+  const reserved = new Set([...cpiMounts.map((m) => m.Target), ...i.extraBinds.map((b) => b.split(':')[1] ?? '')]);
   const { mounts, binds } = userMounts(i.props, reserved);
 
   const raw = { ...i.props.hostConfig };
@@ -105,7 +107,7 @@ export function containerSpec(i: ContainerSpecInput): ContainerCreateBody {
     Privileged: i.privileged,
     Init: typeof raw['Init'] === 'boolean' ? raw['Init'] : i.start.init,
     Mounts: [...cpiMounts, ...mounts],
-    ...(binds.length ? { Binds: binds } : {}),
+    ...(binds.length || i.extraBinds.length ? { Binds: [...i.extraBinds, ...binds] } : {}),
     PortBindings: { ...userPortBindings, ...ports.PortBindings },
     PublishAllPorts: (raw.PublishAllPorts as boolean | undefined) ?? ports.PublishAllPorts,
     Tmpfs: { ...i.start.tmpfs, ...userTmpfs },

@@ -36,6 +36,8 @@ import { verifyBoot } from './verify';
 import { stemcellAgentConfig } from './agent-config';
 import { planBlockVm, setUpBlockVm, type BlockVm, type BlockVmPlan } from './block-vm';
 import { releaseSlots } from '../disk/block';
+import { vmDiskBind } from '../disk/remote';
+import { recordSeesState, remoteLive } from '../disk/view';
 import { choosePrivilege, downgradeWarning, isPrivilegeRefusal, PrivilegeRefused, rememberRefusal, securityFor, type Privilege } from './security';
 
 interface Prepared {
@@ -172,7 +174,7 @@ function vmLabels(ctx: DockerContext, input: CreateVmInput, p: Prepared, place: 
     [L.stemcell]: input.stemcellCid,
     [L.initMode]: p.start.mode,
     [L.settingsDelivery]: d,
-    [L.diskMode]: d === 'bind' ? l.disks.mode : 'recreate',
+    [L.diskMode]: l.disks.mode,
     ...(l.block ? { [L.blockMinors]: l.block.minors.join(',') } : {}),
     [L.ephemeralVolume]: ephemeralVolumeName(place.cid),
     [L.networks]: JSON.stringify(Object.fromEntries(l.plans.map((x) => [x.boshName, x.docker]))),
@@ -195,6 +197,7 @@ function specFor(ctx: DockerContext, input: CreateVmInput, p: Prepared, place: V
     ephemeral: d === 'bind' && l.ephemeral ? { hostPath: l.ephemeral } : { volume: ephemeralVolumeName(place.cid) },
     settingsMounts: d === 'bind' ? new SettingsStore(ctx).bindMounts(place.boundSettings as string) : [],
     extraMounts: d === 'bind' ? [...l.disks.mounts, ...(l.block?.mounts ?? [])] : [],
+    extraBinds: l.disks.binds ?? [],
     stopTimeout: ctx.config.stop_timeout_seconds,
     security: securityFor({ privileged: p.privilege.privileged, agent: p.agent, blockMinors: l.block?.minors, deviceRules: l.block?.rules }),
   });
@@ -209,11 +212,18 @@ async function createWithDelivery(ctx: DockerContext, input: CreateVmInput, p: P
     // The engine cannot see this machine's files (a remote engine): use its archive API.
     if (!(bindSourceMissing(e) && ctx.config.settings_delivery === 'auto' && (e as EngineError).engineMessage.includes(ctx.state.root))) throw e;
     ctx.log.info('the engine cannot see the state directory; delivering agent settings through its archive API', { state_dir: ctx.state.root });
+    await recordSeesState(ctx, false);
     await releaseVmMounts([place.dir]);
     if (l.block) await releaseSlots(l.block.minors, place.dir, place.diskDir);
-    const fallback: Layout = { ...l, disks: { mode: 'recreate', mounts: [] }, block: undefined, ephemeral: undefined };
+    const fallback: Layout = { ...l, disks: await remoteDisks(ctx, p, place), block: undefined, ephemeral: undefined };
     return { id: await createContainer(ctx, place.cid, specFor(ctx, input, p, place, fallback, 'archive')), delivery: 'archive' };
   }
+}
+
+/** Disks for a VM on an engine that cannot see this machine's files: live through helpers there, where its host allows. */
+async function remoteDisks(ctx: DockerContext, p: Prepared, place: VmPlace): Promise<PreparedDiskDir> {
+  const { live } = await remoteLive(ctx, p.image.Id);
+  return live ? { mode: 'remote', mounts: [], binds: [await vmDiskBind(ctx, place.cid)] } : { mode: 'recreate', mounts: [] };
 }
 
 async function attempt(ctx: DockerContext, input: CreateVmInput, p: Prepared): Promise<CreateVmResult> {
@@ -234,12 +244,13 @@ async function attempt(ctx: DockerContext, input: CreateVmInput, p: Prepared): P
     undo.push("release the VM's host mounts", () => releaseVmMounts([place.dir]));
     const [volume, disks] = await settleAll([
       makeStorageAndNetworks(ctx, place, p, plans, undo),
-      bind ? prepareDiskDir(place.diskDir as string, true, !!p.block) : Promise.resolve({ mode: 'recreate' as const, mounts: [] }),
+      bind ? prepareDiskDir(place.diskDir as string, true, !!p.block) : remoteDisks(ctx, p, place),
     ]);
     const block = disks.mode === 'block' && p.block ? await setUpBlockVm(ctx, place.dir, place.diskDir as string, p.block, undo) : undefined;
     const layout: Layout = { disks, block, plans, ephemeral: await sizedEphemeral(ctx, place, volume.Mountpoint, p.props.ephemeralDiskMiB, disks.mode) };
 
     const { id, delivery } = await createWithDelivery(ctx, input, p, place, layout);
+    if (delivery === 'bind') await recordSeesState(ctx, true);
     undo.push(`remove container ${cid}`, () => ctx.engine.request('DELETE', `/containers/${seg(id)}`, { query: { force: true, v: true } }));
     if (delivery === 'archive') await store.create({ ...place, boundSettings: undefined }, settings, 'archive', id);
     await failpoint('create_vm.after-container');
