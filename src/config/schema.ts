@@ -123,6 +123,12 @@ export const Config = z.strictObject({
   ),
   /** How the settings file reaches a container: a host file bind-mounted, or the engine's archive API. */
   settings_delivery: z._default(z.enum(['auto', 'bind', 'archive']), 'auto'),
+  /**
+   * Disks of VMs on an engine that cannot see this machine's files: `auto` attaches them live
+   * through helpers on the engine's host (CAP_SYS_ADMIN, loop devices) where it allows;
+   * `recreate` never runs such helpers and attaches by recreating the container.
+   */
+  remote_disks: z._default(z.enum(['auto', 'recreate']), 'auto'),
   /** Directory on the Docker host for per-VM settings and mount points. */
   state_dir: z.string().check(z.regex(/^\//, 'must be an absolute path')),
   /** Labels added to every container, volume, network and image the CPI creates. */

@@ -477,6 +477,27 @@ describe('remote disks', () => {
     expect(leftovers(m).volumes).toEqual([]);
   }, 120_000);
 
+  it('a snapshot helper killed while the disk is frozen (its deadline) is followed by a thaw: the VM writes again, no snapshot is left', async () => {
+    const m = pair.manager;
+    const vm = await vmOn(m);
+    const disk = await okOn<string>(m, 'create_disk', [1024, {}, vm]);
+    disks.push(disk);
+    await okOn(m, 'attach_disk', [vm, disk]);
+    // busybox cp copies the sparse gigabyte in full: seconds, well past a 2 s helper deadline.
+    const ctx = context(m) as { docker: Record<string, unknown> };
+    const run = await lab.call('snapshot_disk', [disk, {}], { context: { ...ctx, docker: { ...ctx.docker, helper_timeout_seconds: 2 } } });
+    expect(run.response.error?.message).toMatch(/docker\.helper_timeout_seconds/);
+    // A write to a frozen filesystem blocks uninterruptibly: bounded from outside the VM.
+    const wrote = require('node:child_process').execFileSync('docker', ['-H', m.host, 'exec', containerOn(m, vm), 'sh', '-c', `echo after > /warden-cpi-dev/${disk}/f && sync && cat /warden-cpi-dev/${disk}/f`], { encoding: 'utf8', timeout: 20_000 });
+    expect(wrote.trim()).toBe('after');
+    expect(run.stderr).toMatch(/"what":"thaw","exit":0/);
+    expect(m.docker('volume', 'ls', '-q', '--filter', 'label=bosh.cpi.kind=snapshot', '--filter', `label=${TEST_LABEL}=${lab.runId}`)).toBe('');
+    await okOn(m, 'delete_vm', [vm]);
+    vms.splice(vms.findIndex(([, c]) => c === vm), 1);
+    await okOn(m, 'delete_disk', [disk]);
+    disks.splice(disks.indexOf(disk), 1);
+  }, 120_000);
+
   it('on the manager, a VM whose stemcell lacks e2fsprogs gets a directory disk (the log says why); backing: image is refused', async () => {
     const m = pair.manager;
     const [vm] = await okOn<[string]>(m, 'create_vm', ['agent-rd-plain', stemcells.get(m), {}, { default: { type: 'dynamic', cloud_properties: {} } }, [], {}]);

@@ -10,8 +10,8 @@ import * as path from 'node:path';
 import { containerOf, docker, execIn } from '../helpers/docker';
 import { Lab, NOTHING_LEFT, SUBNETS } from '../helpers/lab';
 
-// Archive delivery: the CPI's settings are not bind-mounted, so attach recreates the container.
-const lab = new Lab('journal', SUBNETS.journal, { settings_delivery: 'archive' });
+// Archive delivery, and no helpers for remote disks: attach recreates the container.
+const lab = new Lab('journal', SUBNETS.journal, { settings_delivery: 'archive', remote_disks: 'recreate' });
 let stemcell: string;
 beforeAll(async () => {
   stemcell = await lab.stemcell('runit');

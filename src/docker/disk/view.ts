@@ -74,6 +74,7 @@ export async function seesState(ctx: DockerContext, image: string | undefined): 
 
 /** Whether a remote engine takes live disks (see remote.ts); probed once with `image`. */
 export async function remoteLive(ctx: DockerContext, image: string | undefined): Promise<Live> {
+  if (ctx.config.remote_disks === 'recreate') return { live: false, reason: 'remote_disks is "recreate" in the CPI\'s configuration' };
   const file = await recordFile(ctx, 'remote-disks.json');
   const known = read<Live>(file);
   if (known) return known;
@@ -96,5 +97,6 @@ export async function helperImage(ctx: DockerContext, vmImage?: string): Promise
 
 /** From the records alone (no probe): this engine is remote and takes live disks. */
 export async function remoteLiveKnown(ctx: DockerContext): Promise<boolean> {
+  if (ctx.config.remote_disks === 'recreate') return false;
   return read<{ sees: boolean }>(await recordFile(ctx, 'sees-state.json'))?.sees === false && read<Live>(await recordFile(ctx, 'remote-disks.json'))?.live === true;
 }
