@@ -40,6 +40,8 @@ const result = await build({
   minifySyntax: true,
   legalComments: 'none',
   define: { __CPI_BUNDLED__: 'true' },
+  // proper-lockfile's graceful-fs: node's fs instead (see src/runtime/plain-fs.ts).
+  alias: { 'graceful-fs': './src/runtime/plain-fs.ts' },
   logOverride: { 'unsupported-require-call': 'silent' },
   metafile: true,
 });

@@ -56,6 +56,9 @@ async function volumeUsers(ctx: DockerContext, diskCid: string): Promise<string[
  * CPI's back (docker rm) holds nothing any more: it is released, so the disk can move on.
  */
 export async function holder(ctx: DockerContext, diskCid: string, remoteChecked = false): Promise<string | undefined> {
+  // The engine's records, asked side by side with the local checks below.
+  const [usersAsked, diskAsked] = [volumeUsers(ctx, diskCid), findDisk(ctx, diskCid)];
+  for (const p of [usersAsked, diskAsked]) p.catch(() => undefined); // awaited below, or moot
   if (!remoteChecked && (await remoteLiveKnown(ctx))) {
     const held = await remoteHeld(ctx, diskCid);
     if (held) return held;
@@ -63,7 +66,7 @@ export async function holder(ctx: DockerContext, diskCid: string, remoteChecked 
   const node = blockNodeOf(ctx.state.root, diskCid);
   if (node) {
     if (await findVm(ctx, node.vm)) return node.vm;
-    const disk = await findDisk(ctx, diskCid);
+    const disk = await diskAsked;
     ctx.log.warn('releasing a disk device left by a VM that no longer exists', { vm: node.vm, disk: diskCid });
     await releaseOrphanNode(node.node, disk ? imagePath(disk.mountpoint) : '');
   }
@@ -73,10 +76,10 @@ export async function holder(ctx: DockerContext, diskCid: string, remoteChecked 
     ctx.log.warn('releasing a disk mount left by a VM that no longer exists', { vm: at.vm, disk: diskCid });
     await unmount(at.mountPoint);
   }
-  const users = await volumeUsers(ctx, diskCid);
+  const users = await usersAsked;
   if (users[0]) return users[0];
   // Detached from a block VM that still has its filesystem mounted: in use there until unmounted.
-  const disk = node ? undefined : await findDisk(ctx, diskCid);
+  const disk = node ? undefined : await diskAsked;
   return disk?.backing === 'image' ? blockUser(ctx, imagePath(disk.mountpoint)) : undefined;
 }
 

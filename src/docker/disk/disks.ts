@@ -105,6 +105,7 @@ export function deleteDisk(ctx: DockerContext, cid: string): Promise<void> {
 }
 
 async function deleteUnlocked(ctx: DockerContext, cid: string): Promise<void> {
+  ctx.engineInfo().catch(() => undefined); // the engine's ID keys the records below: asked alongside
   const disk = await findDisk(ctx, cid);
   if (!disk) return;
   const vm = await holder(ctx, cid);
