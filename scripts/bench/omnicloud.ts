@@ -31,15 +31,17 @@ function hasVm(config: string, name: string): void {
 
 async function setup(): Promise<OmniCtx> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cpi-bench-omni-'));
-  const state = path.join(dir, 'state');
-  const config = (provider: string) => writeConfig({ backend: 'omnicloud', state_dir: state, labels: { [LABEL]: 'true' }, omnicloud: { provider } }, fs.mkdtempSync(path.join(dir, `${provider}-`)));
+  // A state directory (so a load cache) per provider: the cold case empties only the docker provider's.
+  const state = (provider: string) => path.join(dir, `state-${provider}`);
+  const config = (provider: string) => writeConfig({ backend: 'omnicloud', state_dir: state(provider), labels: { [LABEL]: 'true' }, omnicloud: { provider } }, fs.mkdtempSync(path.join(dir, `${provider}-`)));
   const sc = await buildStemcell({ init: 'runit' }, dir);
   const image = `omni-bench-${process.pid}`;
   sh('docker', ['import', '--change', `LABEL ${LABEL}=true`, sc.imagePath, image]);
   const name = `vm-omni-bench-${process.pid}`;
   sh('docker', ['create', '--name', name, '--label', `${LABEL}=true`, '--network', 'none', image, '/bin/sh']);
-  const ctx: OmniCtx = { docker: config('docker'), dockerApi: config('docker-api'), cache: path.join(state, 'omnicloud', 'cache'), name };
+  const ctx: OmniCtx = { docker: config('docker'), dockerApi: config('docker-api'), cache: path.join(state('docker'), 'omnicloud', 'cache'), name };
   hasVm(ctx.docker, name); // writes the shell analysis and the validation cache
+  hasVm(ctx.dockerApi, name);
   return ctx;
 }
 
