@@ -46,7 +46,7 @@ export class DockerContext {
     return info.ID;
   }
 
-  /** Runs `work` holding the given VM and disk locks (VMs first: one order everywhere, no deadlock). */
+  /** Runs `work` holding the given locks (VMs, then disks, then networks: one order everywhere, no deadlock). */
   locked<T>(targets: Array<[LockKind, string]>, work: () => Promise<T>): Promise<T> {
     const onWaited = (what: string, ms: number) => this.log.debug('waited for another call\'s lock', { lock: what, ms });
     return withLocks({ root: this.state.root, waitMs: this.config.lock_timeout_seconds * 1000, onWaited }, targets, work);

@@ -4,7 +4,9 @@
  * BOSH_CPI_FAILPOINT names the moment (the Director and the bosh CLI never set it):
  *
  *   BOSH_CPI_FAILPOINT=<name>              the process SIGKILLs itself there (a crash)
- *   BOSH_CPI_FAILPOINT=<name>:pause:<file> it writes <file>.reached and waits for <file>.release
+ *   BOSH_CPI_FAILPOINT=<name>:pause:<file> it writes <file>.reached and waits for <file>.release;
+ *                                          a release holding a time (ms since the epoch) lets
+ *                                          paused calls go on together at that moment (races)
  */
 import * as fs from 'node:fs';
 
@@ -17,5 +19,7 @@ export async function failpoint(name: string): Promise<void> {
     await new Promise(() => undefined); // SIGKILL is delivered before anything else runs
   }
   fs.writeFileSync(`${file}.reached`, String(process.pid));
-  while (!fs.existsSync(`${file}.release`)) await new Promise((r) => setTimeout(r, 20));
+  while (!fs.existsSync(`${file}.release`)) await new Promise((r) => setTimeout(r, 5));
+  const at = Number(fs.readFileSync(`${file}.release`, 'utf8')) || 0;
+  while (Date.now() < at) await new Promise((r) => setImmediate(r));
 }

@@ -1,5 +1,9 @@
 /** Director-managed networks (create_network/delete_network) and the networks VMs join. */
-import { docker, exists, inspect, TEST_LABEL } from '../helpers/docker';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { call, type CpiRun } from '../helpers/cpi';
+import { docker, exists, inspect, TEST_LABEL, testConfig } from '../helpers/docker';
 import { Lab, NOTHING_LEFT, SUBNETS } from '../helpers/lab';
 
 const lab = new Lab('networks', SUBNETS.networks);
@@ -85,5 +89,40 @@ describe('networks of VMs', () => {
     expect(await exists('network', net)).toBe(true);
     await lab.ok('delete_vm', [b.cid]);
     expect(await exists('network', net)).toBe(false);
+  });
+
+  /** create_vm calls on a new network, each with its config, paused at a failpoint and then released at once. */
+  async function race(failpoint: string, configs: string[], third: number): Promise<CpiRun[]> {
+    const gates = fs.mkdtempSync(path.join(os.tmpdir(), 'net-race-'));
+    const runs = configs.map((config, i) => {
+      const args = [`agent-race-${i}`, stemcell, {}, { default: lab.manual(third, 10 + i) }, [], {}];
+      return call({ method: 'create_vm', arguments: args }, { args: ['-configPath', config], env: { BOSH_CPI_FAILPOINT: `${failpoint}:pause:${gates}/${i}` } });
+    });
+    const reached = () => configs.every((_, i) => fs.existsSync(`${gates}/${i}.reached`));
+    for (let t = 0; t < 3000 && !reached(); t++) await new Promise((r) => setTimeout(r, 10));
+    expect(reached()).toBe(true);
+    const at = String(Date.now() + 300);
+    configs.forEach((_, i) => fs.writeFileSync(`${gates}/${i}.release`, at));
+    const done = await Promise.all(runs);
+    expect(done.filter((r) => r.response.error).map((r) => r.response.error)).toEqual([]);
+    const net = `bosh-10.${lab.octet}.${third}.0-24`;
+    for (const r of done) expect(Object.keys((await inspect('container', (r.response.result as [string])[0])).NetworkSettings.Networks)).toEqual([net]);
+    expect(done.filter((r) => r.stderr.includes('created Docker network'))).toHaveLength(1);
+    const deletes = await Promise.all(done.map((r, i) => call({ method: 'delete_vm', arguments: [(r.response.result as [string])[0]] }, { args: ['-configPath', configs[i] as string] })));
+    expect(deletes.filter((r) => r.response.error).map((r) => r.response.error)).toEqual([]);
+    expect(await exists('network', net)).toBe(false);
+    return done;
+  }
+  const losers = (runs: CpiRun[]) => runs.filter((r) => r.stderr.includes('another call created this Docker network first')).length;
+
+  it('lets parallel create_vm calls of one CPI create a new network once: the others wait for the lock and find it', async () => {
+    const runs = await race('network.before-lock', Array.from({ length: 6 }, () => lab.configFile), 7);
+    expect(losers(runs)).toBe(0);
+  });
+
+  it('lets create_vm calls of several CPIs that race at the engine to create one network all join it', async () => {
+    // Own state, so own locks: all six ask the engine at once; five are refused ("Pool overlaps").
+    const runs = await race('network.before-create', Array.from({ length: 6 }, () => testConfig(lab.runId).file), 8);
+    expect(losers(runs)).toBeGreaterThan(0);
   });
 });

@@ -101,3 +101,8 @@ export function contains(subnet: Subnet, ip: string): boolean {
   if (family !== subnet.family) return false;
   return subnetOf(ip, subnet.prefix).network === subnet.network;
 }
+
+/** Two ranges overlap when one holds the other's first address. */
+export function overlaps(a: Subnet, b: Subnet): boolean {
+  return a.family === b.family && (contains(a, fromBigInt(b.network, b.family)) || contains(b, fromBigInt(a.network, a.family)));
+}

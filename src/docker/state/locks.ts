@@ -1,8 +1,9 @@
 /**
- * Cross-process locks per VM and per disk. The Director runs up to 32 CPI calls at once, each its
- * own process: two attach_disk calls on one VM would otherwise both read the settings, each add
- * its disk and write, and one entry would be lost; "who holds this disk" and "mount it" would be
- * a race between two VMs.
+ * Cross-process locks per VM, per disk and per network being created. The Director runs up to 32
+ * CPI calls at once, each its own process: two attach_disk calls on one VM would otherwise both
+ * read the settings, each add its disk and write, and one entry would be lost; "who holds this
+ * disk" and "mount it" would be a race between two VMs; parallel create_vm calls of one new
+ * network would all ask the engine to create it, and the losers be refused ("Pool overlaps").
  *
  * proper-lockfile: a lock is a directory (mkdir is atomic) whose mtime the holder refreshes; a
  * holder killed with SIGKILL stops refreshing, and after `stale` ms the next caller takes the lock
@@ -17,7 +18,7 @@ import { CloudError } from '../../rpc/errors';
 const STALE_MS = 5000;
 const POLL_MS = [10, 30] as const;
 
-export type LockKind = 'vm' | 'disk';
+export type LockKind = 'vm' | 'disk' | 'network';
 
 export interface LockOptions {
   root: string;
@@ -60,7 +61,7 @@ export async function acquire(opts: LockOptions, kind: LockKind, cid: string): P
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ELOCKED') throw e;
       if (Date.now() >= deadline) {
-        throw new CloudError(`${kind === 'vm' ? 'VM' : 'disk'} ${cid} is busy: another CPI call has held its lock for over ${Math.round(opts.waitMs / 1000)} s (lock_timeout_seconds)`, {
+        throw new CloudError(`${kind === 'vm' ? 'VM' : kind} ${cid} is busy: another CPI call has held its lock for over ${Math.round(opts.waitMs / 1000)} s (lock_timeout_seconds)`, {
           okToRetry: true,
         });
       }
@@ -69,7 +70,7 @@ export async function acquire(opts: LockOptions, kind: LockKind, cid: string): P
   }
 }
 
-/** Runs `work` holding the locks of `targets`, taken in the given order (callers: VMs before disks). */
+/** Runs `work` holding the locks of `targets`, taken in the given order (callers: VMs, then disks, then networks). */
 export async function withLocks<T>(opts: LockOptions, targets: Array<[LockKind, string]>, work: () => Promise<T>): Promise<T> {
   const releases: Array<() => Promise<void>> = [];
   try {
