@@ -27,6 +27,14 @@ const entryPoints = {
   shellParser: 'src/omnicloud/template/shell-code.ts',
 };
 
+// signal-exit's `assert`: a one-function stand-in (see src/runtime/plain-assert.ts); pino's stays node's.
+const plainAssertForSignalExit = {
+  name: 'plain-assert-for-signal-exit',
+  setup(b) {
+    b.onResolve({ filter: /^assert$/ }, (args) => (/[\\/]signal-exit[\\/]/.test(args.importer) ? { path: join(root, 'src', 'runtime', 'plain-assert.ts') } : undefined));
+  },
+};
+
 const result = await build({
   absWorkingDir: root,
   entryPoints,
@@ -42,6 +50,7 @@ const result = await build({
   define: { __CPI_BUNDLED__: 'true' },
   // proper-lockfile's graceful-fs: node's fs instead (see src/runtime/plain-fs.ts).
   alias: { 'graceful-fs': './src/runtime/plain-fs.ts' },
+  plugins: [plainAssertForSignalExit],
   logOverride: { 'unsupported-require-call': 'silent' },
   metafile: true,
 });

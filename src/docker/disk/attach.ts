@@ -55,9 +55,10 @@ async function volumeUsers(ctx: DockerContext, diskCid: string): Promise<string[
  * The VM holding `diskCid`. A mount left under a VM whose container was removed behind the
  * CPI's back (docker rm) holds nothing any more: it is released, so the disk can move on.
  */
-export async function holder(ctx: DockerContext, diskCid: string, remoteChecked = false): Promise<string | undefined> {
-  // The engine's records, asked side by side with the local checks below.
-  const [usersAsked, diskAsked] = [volumeUsers(ctx, diskCid), findDisk(ctx, diskCid)];
+export async function holder(ctx: DockerContext, diskCid: string, known: { remoteChecked?: boolean; disk?: DiskVolume } = {}): Promise<string | undefined> {
+  const remoteChecked = known.remoteChecked ?? false;
+  // The engine's records, asked side by side with the local checks below (the disk: unless the caller has it).
+  const [usersAsked, diskAsked] = [volumeUsers(ctx, diskCid), known.disk ? Promise.resolve(known.disk) : findDisk(ctx, diskCid)];
   for (const p of [usersAsked, diskAsked]) p.catch(() => undefined); // awaited below, or moot
   if (!remoteChecked && (await remoteLiveKnown(ctx))) {
     const held = await remoteHeld(ctx, diskCid);
@@ -169,7 +170,7 @@ export function attachDisk(ctx: DockerContext, vmCid: string, diskCid: string): 
     const mode = diskModeOf(c);
     const hint = hintFor(diskCid);
     // A remote-mode attach asks the engine's host itself, in the same helper that mounts.
-    const elsewhere = await holder(ctx, diskCid, mode === 'remote');
+    const elsewhere = await holder(ctx, diskCid, { remoteChecked: mode === 'remote', disk });
     if (elsewhere && elsewhere !== vmCid) throw new CloudError(`disk ${diskCid} is attached to VM ${elsewhere}; detach it first`);
     const place = vmPlace(ctx, vmCid, c);
     const store = new SettingsStore(ctx);

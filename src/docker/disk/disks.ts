@@ -108,7 +108,7 @@ async function deleteUnlocked(ctx: DockerContext, cid: string): Promise<void> {
   ctx.engineInfo().catch(() => undefined); // the engine's ID keys the records below: asked alongside
   const disk = await findDisk(ctx, cid);
   if (!disk) return;
-  const vm = await holder(ctx, cid);
+  const vm = await holder(ctx, cid, { disk });
   if (vm) throw new CloudError(`delete_disk: disk ${cid} is attached to VM ${vm}; detach it first`);
   try {
     await ctx.engine.request('DELETE', `/volumes/${seg(cid)}`);
@@ -136,7 +136,7 @@ async function resizeUnlocked(ctx: DockerContext, cid: string, newSizeMiB: numbe
   }
   if (await remoteLiveKnown(ctx)) return resizeRemote(ctx, cid, newSizeMiB);
   if (!canMountOnHost()) throw new NotSupported('resize_disk: resizing needs the CPI on the Docker host as root');
-  const vm = await holder(ctx, cid);
+  const vm = await holder(ctx, cid, { disk });
   if (vm) throw new CloudError(`resize_disk: disk ${cid} is attached to VM ${vm}; detach it first`);
   const img = imagePath(disk.mountpoint);
   const current = Math.round(fs.statSync(img).size / (1024 * 1024));

@@ -5,3 +5,4 @@ export { deleteSnapshot, snapshotDisk } from './snapshots';
 export { releaseVmMounts } from './vm-dir';
 export { completeRecreate, readJournal } from './recreate';
 export { releaseBlockVm } from './block';
+export { remountRemote } from './remote';

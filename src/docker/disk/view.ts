@@ -98,5 +98,17 @@ export async function helperImage(ctx: DockerContext, vmImage?: string): Promise
 /** From the records alone (no probe): this engine is remote and takes live disks. */
 export async function remoteLiveKnown(ctx: DockerContext): Promise<boolean> {
   if (ctx.config.remote_disks === 'recreate') return false;
+  // No engine of this CPI's records takes live remote disks: no need to ask which one this is (GET /info).
+  if (!anyLiveRemote(ctx.state.enginesRoot())) return false;
   return read<{ sees: boolean }>(await recordFile(ctx, 'sees-state.json'))?.sees === false && read<Live>(await recordFile(ctx, 'remote-disks.json'))?.live === true;
+}
+
+function anyLiveRemote(enginesRoot: string): boolean {
+  let engines: string[];
+  try {
+    engines = fs.readdirSync(enginesRoot);
+  } catch {
+    return false;
+  }
+  return engines.some((e) => read<Live>(path.join(enginesRoot, e, 'remote-disks.json'))?.live === true);
 }

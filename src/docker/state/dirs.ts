@@ -82,8 +82,13 @@ export class StateDirs {
     throw new EngineIdentityClash(engineId, where, seen, known, file);
   }
 
+  /** The records of every engine this CPI has used, one directory each. */
+  enginesRoot(): string {
+    return path.join(this.root, 'engines');
+  }
+
   engineDir(engineId: string): string {
-    return path.join(this.root, 'engines', engineKey(engineId));
+    return path.join(this.enginesRoot(), engineKey(engineId));
   }
 
   vmDir(engineId: string, vmCid: string): string {

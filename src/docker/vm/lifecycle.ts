@@ -17,7 +17,7 @@ import { collectDeletedStemcell } from '../stemcell/delete';
 import { findVm, inspectContainer, settleJournal } from './find';
 import { stopForDelete } from './stop';
 import { settleAll } from '../../runtime/settle';
-import type * as Remote from '../disk/remote';
+import { loadChunk } from '../../runtime/chunks';
 
 /** Work other parts of the backend do around a VM's deletion (persistent disks). */
 export interface VmDeleteHook {
@@ -120,7 +120,7 @@ export function rebootVm(ctx: DockerContext, cid: string): Promise<void> {
     // A bound settings file that vanished from the host would fail the restart: bring it back first.
     const settings = await new SettingsStore(ctx).read(place, c);
     // Remote-mode disks lost with their host's restart are mounted again before the VM starts.
-    if (c.Config.Labels?.[L.diskMode] === 'remote') await (require('../disk/remote') as typeof Remote).remountRemote(ctx, c.Image, cid, Object.keys(settings.disks.persistent));
+    if (c.Config.Labels?.[L.diskMode] === 'remote') await loadChunk('disks').remountRemote(ctx, c.Image, cid, Object.keys(settings.disks.persistent));
     await ctx.engine.request('POST', `/containers/${seg(c.Id)}/restart`, { query: { t: ctx.config.stop_timeout_seconds }, extraMs: ctx.config.stop_timeout_seconds * 1000 });
     const after = await inspectContainer(ctx, c.Id);
     if (after) await refreshObservedNetworks(ctx, place, after);
