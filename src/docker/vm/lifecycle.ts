@@ -63,14 +63,25 @@ export function deleteVm(ctx: DockerContext, cid: string, hooks: VmDeleteHook[] 
   });
 }
 
-/** Host mounts (disks, a sized ephemeral disk) go first: the volume and the records under them next. */
+/**
+ * Host mounts (disks, a sized ephemeral disk) go, and the ephemeral volume; the records under the
+ * mounts after them. A sized ephemeral disk's image lives in the volume and is mounted from
+ * there: then the mounts go first; otherwise both at once.
+ */
 async function removeVmStorage(ctx: DockerContext, cid: string, c: ContainerInspect | undefined, place: VmPlace | undefined, hooks: VmDeleteHook[]): Promise<void> {
   // A VM not found here: only this engine's records of that CID may go.
   const engineId = place ? place.engineId : await ctx.engineId();
   const dir = place?.dir ?? ctx.state.vmDir(engineId as string, cid);
-  for (const h of hooks) await h.afterDelete?.(cid, [dir, place?.diskDir]);
   const volume = c?.Config?.Labels?.[L.ephemeralVolume] ?? ephemeralVolumeName(cid);
-  await ignoreMissing(ctx.engine.request('DELETE', `/volumes/${seg(volume)}`, { query: { force: true } }));
+  const removeVolume = () => ignoreMissing(ctx.engine.request('DELETE', `/volumes/${seg(volume)}`, { query: { force: true } }));
+  const releaseMounts = async () => {
+    for (const h of hooks) await h.afterDelete?.(cid, [dir, place?.diskDir]);
+  };
+  const sized = !c || c.Mounts?.some((m) => m.Destination === '/var/vcap/data' && m.Type === 'bind');
+  if (sized) {
+    await releaseMounts();
+    await removeVolume();
+  } else await settleAll([releaseMounts(), removeVolume()]);
   fs.rmSync(dir, { recursive: true, force: true });
   if (engineId) ctx.state.markCreated(engineId, cid);
 }

@@ -56,19 +56,47 @@ function parents(): Map<number, number> {
 }
 
 /**
+ * A process's children from /proc/<pid>/task/<tid>/children (a few reads, not one per process
+ * on the host); undefined where the kernel has no such files (CONFIG_PROC_CHILDREN).
+ */
+function childrenOf(pid: number): number[] | undefined {
+  let tasks: string[];
+  try {
+    tasks = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return []; // exited meanwhile
+  }
+  const out: number[] = [];
+  for (const t of tasks) {
+    try {
+      out.push(...fs.readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' && fs.existsSync(`/proc/${pid}/task/${t}`)) return undefined;
+    }
+  }
+  return out;
+}
+
+/** Every process's children, from each one's parent in /proc/<pid>/stat (one read per process). */
+function childrenByScan(): (pid: number) => number[] {
+  const children = new Map<number, number[]>();
+  for (const [pid, ppid] of parents()) children.set(ppid, [...(children.get(ppid) ?? []), pid]);
+  return (pid) => children.get(pid) ?? [];
+}
+
+/**
  * The processes of container `id` that descend from its PID 1 (host pid `pid1`): the init and
  * everything it started, jobs included; undefined when this /proc is not the Docker host's (a
  * CPI in a container of its own sees other processes under those numbers).
  */
 export function containerProcs(id: string, pid1: number): Proc[] | undefined {
   if (!(pid1 > 0) || !inContainer(pid1, id)) return undefined;
-  const children = new Map<number, number[]>();
-  for (const [pid, ppid] of parents()) children.set(ppid, [...(children.get(ppid) ?? []), pid]);
+  const children = childrenOf(pid1) === undefined ? childrenByScan() : (pid: number) => childrenOf(pid) ?? [];
   const tree: number[] = [];
   for (const queue = [pid1]; queue.length; ) {
     const pid = queue.shift() as number;
     tree.push(pid);
-    queue.push(...(children.get(pid) ?? []));
+    queue.push(...children(pid));
   }
   return tree.map(readProc).filter((p): p is Proc => !!p);
 }
